@@ -1,0 +1,15 @@
+"""Named paper reproductions: config -> run -> results.json + plots."""
+from learnt.experiments.base import Experiment, RunContext, resolve_device, run_experiment
+from learnt.experiments.l2l_quadratic import EXPERIMENT as _L2L_QUADRATIC
+
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (_L2L_QUADRATIC,)}
+
+
+def get(name: str) -> Experiment:
+    """Look up an experiment by name; unknown names list the known ones."""
+    if name not in EXPERIMENTS:
+        raise KeyError(f"unknown experiment {name!r}; expected one of {sorted(EXPERIMENTS)} (see `learnt list`)")
+    return EXPERIMENTS[name]
+
+
+__all__ = ["EXPERIMENTS", "Experiment", "RunContext", "get", "resolve_device", "run_experiment"]

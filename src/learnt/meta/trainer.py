@@ -1,0 +1,259 @@
+"""Meta-training: truncated BPTT over optimizee runs, with selection, logs and resume.
+
+The four seams of DESIGN.md are kept apart: what is learned (``rule``), how the inner
+problem steps (:func:`~learnt.meta.unroll.unroll` in truncations), how the meta-gradient is
+estimated (:class:`TruncatedBPTT`), and how phi is updated (a ``torch.optim`` optimizer).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from learnt.errors import CheckpointError, NonFiniteError
+from learnt.functional.base import tree_detach
+from learnt.io import atomic_torch_save, safe_torch_load
+from learnt.learned.serialization import check_state_dict, save_rule
+from learnt.meta.objectives import get_objective
+from learnt.meta.unroll import unroll
+from learnt.seeding import make_generator
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "learnt.metatrain/1"
+
+
+@dataclass(frozen=True)
+class MetaTrainConfig:
+    """How phi is meta-trained. One *iteration* is one optimizee run of ``unroll_steps``
+    steps cut into truncations of ``truncation`` steps (one meta-update each)."""
+
+    iterations: int = 2000
+    unroll_steps: int = 100
+    truncation: int = 20
+    meta_lr: float = 1e-3
+    clip_norm: float = 1.0
+    objective: str = "sum"
+    second_order: bool = False
+    val_every: int = 50
+    checkpoint_every: int = 50
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "unroll_steps", "truncation", "val_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}; expected >= 1")
+        if self.meta_lr <= 0 or self.clip_norm <= 0:
+            raise ValueError(f"meta_lr={self.meta_lr}, clip_norm={self.clip_norm}; expected both > 0")
+        get_objective(self.objective)
+
+
+class TruncatedBPTT:
+    """Meta-gradient estimator: backpropagate the objective through one truncation.
+
+    ``estimate`` leaves the gradient in ``.grad`` of phi and returns the truncation's end
+    point (detached) and the objective value.
+    """
+
+    def __init__(self, objective: str = "sum", second_order: bool = False) -> None:
+        self.objective = get_objective(objective)
+        self.second_order = second_order
+
+    def estimate(self, rule, task, params, state, batches, steps, f0=None):
+        res = unroll(task, rule, params, state, batches, steps, differentiable=True,
+                     second_order=self.second_order)
+        meta_loss = self.objective(res.losses, f0)
+        if not torch.isfinite(meta_loss):
+            raise NonFiniteError(f"meta-loss is {meta_loss.item()}; expected a finite value")
+        meta_loss.backward()
+        return {k: p.detach() for k, p in res.params.items()}, tree_detach(res.state), float(meta_loss.detach()), res.losses.detach()
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :meth:`MetaTrainer.train`."""
+
+    best_state: dict
+    best_score: float
+    best_iteration: int
+    iterations: int
+    history: list[dict]
+    wall_seconds: float
+
+
+class MetaTrainer:
+    """Meta-train ``rule`` on tasks from ``family``.
+
+    Each iteration samples a task and initial parameters from ``make_generator(seed,
+    "train", iteration)``, so a resumed run sees the same problems and reaches the same
+    numbers as an uninterrupted one. Every ``val_every`` iterations ``validate(rule)``
+    (lower is better) picks the best phi; a checkpoint is written atomically every
+    ``checkpoint_every`` iterations to ``out_dir/checkpoint.pt``, with a JSONL log beside it.
+
+    Example:
+        >>> from learnt.tasks import QuadraticFamily
+        >>> from learnt.learned import L2LOptimizer
+        >>> cfg = MetaTrainConfig(iterations=2, unroll_steps=4, truncation=2)
+        >>> res = MetaTrainer(L2LOptimizer(), QuadraticFamily(n_problems=2), cfg, progress=False).train()
+        >>> res.iterations
+        2
+    """
+
+    def __init__(self, rule: nn.Module, family, config: MetaTrainConfig, *, seed: int = 0,
+                 validate: Callable[[nn.Module], float] | None = None, out_dir: str | Path | None = None,
+                 progress: bool = True, estimator=None) -> None:
+        self.rule, self.family, self.cfg, self.seed = rule, family, config, seed
+        self.validate = validate
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.progress = progress
+        self.estimator = estimator or TruncatedBPTT(config.objective, config.second_order)
+        self.meta_opt = torch.optim.Adam(rule.parameters(), lr=config.meta_lr)
+        self.iteration = 0
+        self.best_state = copy.deepcopy(rule.state_dict())
+        self.best_score = math.inf
+        self.best_iteration = -1
+        self.history: list[dict] = []
+
+    # ----------------------------------------------------------------- checkpoints
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return None if self.out_dir is None else self.out_dir / "checkpoint.pt"
+
+    def save_checkpoint(self) -> None:
+        if self.checkpoint_path is None:
+            return
+        atomic_torch_save({
+            "format": CHECKPOINT_FORMAT, "kind": self.rule.kind, "rule_config": self.rule.config(),
+            "rule_state": self.rule.state_dict(), "meta_opt_state": self.meta_opt.state_dict(),
+            "iteration": self.iteration, "seed": self.seed, "config": asdict(self.cfg),
+            "best_state": self.best_state, "best_score": self.best_score,
+            "best_iteration": self.best_iteration, "history": json.dumps(self.history),
+        }, self.checkpoint_path)
+
+    def load_checkpoint(self, path: str | Path | None = None) -> None:
+        path = Path(path) if path is not None else self.checkpoint_path
+        ck = safe_torch_load(path)
+        src = str(path)
+        if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{src!r} is not a learnt meta-training checkpoint (expected {CHECKPOINT_FORMAT!r})")
+        if ck["kind"] != self.rule.kind or ck["rule_config"] != self.rule.config():
+            raise CheckpointError(f"{src!r} was written for {ck['kind']} {ck['rule_config']}; "
+                                  f"this run trains {self.rule.kind} {self.rule.config()}")
+        check_state_dict(self.rule, ck["rule_state"], src)
+        self.rule.load_state_dict(ck["rule_state"])
+        self.meta_opt.load_state_dict(ck["meta_opt_state"])
+        self.iteration = int(ck["iteration"])
+        self.best_state, self.best_score = ck["best_state"], float(ck["best_score"])
+        self.best_iteration = int(ck["best_iteration"])
+        self.history = json.loads(ck["history"])
+        self._rewrite_log()
+        log.info("resumed from %s at iteration %d", src, self.iteration)
+
+    def _rewrite_log(self) -> None:
+        """Drop log lines written after the checkpoint, so a resumed log has no duplicates."""
+        if self.out_dir is None or not (self.out_dir / "log.jsonl").exists():
+            return
+        path = self.out_dir / "log.jsonl"
+        keep = [ln for ln in path.read_text().splitlines()
+                if ln.strip() and json.loads(ln).get("iteration", 0) < self.iteration]
+        path.write_text("".join(ln + "\n" for ln in keep))
+
+    def _log(self, record: dict) -> None:
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.out_dir / "log.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    # ----------------------------------------------------------------- training
+    def run_iteration(self, it: int) -> dict:
+        """One optimizee run: sample a task, step it in truncations, one meta-update each."""
+        cfg = self.cfg
+        g = make_generator(self.seed, "train", it)
+        task = self.family.sample(g)
+        params = task.init_params(g)
+        state = self.rule.init(params)
+        batches = task.batches("train", g)
+        f0 = None
+        losses, norms, skipped = [], [], 0
+        done = 0
+        while done < cfg.unroll_steps:
+            steps = min(cfg.truncation, cfg.unroll_steps - done)
+            self.meta_opt.zero_grad(set_to_none=True)
+            try:
+                params, state, meta_loss, curve = self.estimator.estimate(
+                    self.rule, task, params, state, batches, steps, f0)
+            except NonFiniteError as e:
+                log.warning("iteration %d: skipping the rest of a bad unroll (%s)", it, e)
+                skipped += 1
+                break
+            if f0 is None:
+                f0 = curve[0]
+            norm = float(torch.nn.utils.clip_grad_norm_(self.rule.parameters(), cfg.clip_norm))
+            if not math.isfinite(norm):
+                log.warning("iteration %d: non-finite meta-gradient, update skipped", it)
+                skipped += 1
+                break
+            self.meta_opt.step()
+            losses.append(meta_loss)
+            norms.append(norm)
+            done += steps
+        self.meta_opt.zero_grad(set_to_none=True)
+        return {"iteration": it, "meta_loss": sum(losses) / max(len(losses), 1),
+                "grad_norm": max(norms, default=math.nan), "skipped": skipped}
+
+    def train(self, resume: bool = False) -> TrainResult:
+        """Run (or continue, with ``resume``) meta-training to ``config.iterations``."""
+        if resume:
+            if self.checkpoint_path is None or not self.checkpoint_path.exists():
+                raise CheckpointError(f"--resume: no checkpoint at {str(self.checkpoint_path)!r}")
+            self.load_checkpoint()
+        elif self.out_dir is not None and (self.out_dir / "log.jsonl").exists():
+            (self.out_dir / "log.jsonl").unlink()
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        bar = _progress(self.progress, cfg.iterations, self.iteration, "meta-train")
+        try:
+            while self.iteration < cfg.iterations:
+                it = self.iteration
+                rec = self.run_iteration(it)
+                self.iteration = it + 1
+                if self.iteration % cfg.val_every == 0 or self.iteration == cfg.iterations:
+                    if self.validate is not None:
+                        score = float(self.validate(self.rule))
+                        rec["val"] = score
+                        self.history.append({"iteration": self.iteration, "val": score})
+                        if math.isfinite(score) and score < self.best_score:
+                            self.best_score, self.best_iteration = score, self.iteration
+                            self.best_state = copy.deepcopy(self.rule.state_dict())
+                    else:
+                        self.best_state, self.best_iteration = copy.deepcopy(self.rule.state_dict()), self.iteration
+                self._log(rec)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{rec['meta_loss']:.3g}", best=f"{self.best_score:.3g}")
+                if self.iteration % cfg.checkpoint_every == 0 or self.iteration == cfg.iterations:
+                    self.save_checkpoint()
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.out_dir is not None:
+            best = copy.deepcopy(self.rule)
+            best.load_state_dict(self.best_state)
+            save_rule(best, self.out_dir / "best.pt", {"best_iteration": self.best_iteration,
+                                                       "best_val": self.best_score, "seed": self.seed})
+        return TrainResult(self.best_state, self.best_score, self.best_iteration, self.iteration,
+                           list(self.history), time.perf_counter() - t0)
+
+
+def _progress(enabled: bool, total: int, initial: int, desc: str):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True, leave=False)

@@ -1,0 +1,75 @@
+"""Any update rule, learned or hand-designed, as a real ``torch.optim.Optimizer``.
+
+Example:
+    >>> import torch, learnt
+    >>> model = torch.nn.Linear(4, 1)
+    >>> opt = learnt.optim.RuleOptimizer(model.parameters(), learnt.functional.adam(1e-2))
+    >>> loss = model(torch.randn(8, 4)).pow(2).mean()
+    >>> loss.backward(); opt.step(); opt.zero_grad()
+
+The learned rules work the same way (``learnt.pretrained.load("l2l-quadratic")``). ``lr``
+lives in ``param_groups`` so learning-rate schedulers work; for learned rules it multiplies
+the proposed step (default 1.0). ``state_dict`` round-trips every rule's state, LSTM hidden
+states included. Parameters whose ``.grad`` is None are skipped.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+from torch import Tensor
+
+from learnt.functional.base import check_finite
+
+
+class RuleOptimizer(torch.optim.Optimizer):
+    """Wrap an update rule (``init``/``update``) as a ``torch.optim.Optimizer``.
+
+    Args:
+        params: parameters or parameter groups, as for any torch optimizer.
+        rule: the update rule; a learned rule (``nn.Module``) is used under ``no_grad``.
+        lr: default learning rate of the groups (the rule's own ``lr`` when None).
+        check_finite: raise :class:`~learnt.errors.NonFiniteError` on NaN/inf gradients.
+    """
+
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], rule, lr: float | None = None,
+                 check_finite: bool = True) -> None:
+        if not (hasattr(rule, "init") and hasattr(rule, "update")):
+            raise TypeError(f"rule must have init() and update() (an update rule); got {type(rule).__name__}")
+        lr = float(getattr(rule, "lr", 1.0) if lr is None else lr)
+        if lr < 0:
+            raise ValueError(f"lr={lr}; expected lr >= 0")
+        super().__init__(params, {"lr": lr})
+        self.rule = rule
+        self.check_finite = check_finite
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
+        """Apply one update to every parameter that has a gradient; returns the closure's loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for gi, group in enumerate(self.param_groups):
+            grads, params, states = {}, {}, {}
+            for pi, p in enumerate(group["params"]):
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError(f"parameter {gi}.{pi} has a sparse gradient; RuleOptimizer supports dense gradients only")
+                key = f"{gi}.{pi}"
+                if not self.state[p]:
+                    self.state[p] = dict(self.rule.init({key: p.detach()})[key])
+                grads[key], params[key], states[key] = p.grad, p.detach(), self.state[p]
+            if not grads:
+                continue
+            if self.check_finite:
+                check_finite(grads)
+            updates, new_states = self.rule.update(grads, states, params, lr=group["lr"],
+                                                   loss=None if loss is None else loss.detach())
+            for pi, p in enumerate(group["params"]):
+                key = f"{gi}.{pi}"
+                if key in updates:
+                    p.add_(updates[key])
+                    self.state[p] = dict(new_states[key])
+        return loss

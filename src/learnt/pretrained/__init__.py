@@ -1,0 +1,43 @@
+"""Meta-trained update rules shipped inside the package.
+
+Example:
+    >>> import learnt
+    >>> rule = learnt.pretrained.load("l2l-quadratic")
+    >>> rule.kind
+    'l2l-lstm'
+"""
+from __future__ import annotations
+
+from importlib import resources
+
+from torch import nn
+
+from learnt.learned.serialization import rule_from_payload
+from learnt.io import safe_torch_load
+
+
+def available() -> list[str]:
+    """Names of the shipped pretrained rules."""
+    root = resources.files(__name__)
+    return sorted(p.name[:-3] for p in root.iterdir() if p.name.endswith(".pt"))
+
+
+def path(name: str):
+    """Filesystem path of a shipped rule file."""
+    names = available()
+    if name not in names:
+        raise KeyError(f"no pretrained rule named {name!r}; available: {names}")
+    return resources.files(__name__) / f"{name}.pt"
+
+
+def load(name: str, device: str = "cpu") -> nn.Module:
+    """Load a shipped learned update rule by name, ready to use (eval mode, on ``device``)."""
+    p = path(name)
+    payload = safe_torch_load(str(p))
+    rule = rule_from_payload(payload, source=f"pretrained:{name}")
+    return rule.to(device).eval()
+
+
+def info(name: str) -> dict:
+    """The metadata stored with a shipped rule (how it was trained, selection score)."""
+    return dict(safe_torch_load(str(path(name)))["meta"])
