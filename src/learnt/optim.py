@@ -10,7 +10,9 @@ Example:
 The learned rules work the same way (``learnt.pretrained.load("l2l-quadratic")``). ``lr``
 lives in ``param_groups`` so learning-rate schedulers work; for learned rules it multiplies
 the proposed step (default 1.0). ``state_dict`` round-trips every rule's state, LSTM hidden
-states included. Parameters whose ``.grad`` is None are skipped.
+states included. Parameters whose ``.grad`` is None are skipped. Rules see parameters
+under the names ``"{group name}.{index}"`` (a group's ``"name"`` option, else its
+index), which is how :class:`~learnt.learned.PartitionedRule` routes conv and fc groups.
 """
 from __future__ import annotations
 
@@ -52,12 +54,13 @@ class RuleOptimizer(torch.optim.Optimizer):
                 loss = closure()
         for gi, group in enumerate(self.param_groups):
             grads, params, states = {}, {}, {}
+            prefix = group.get("name", gi)
             for pi, p in enumerate(group["params"]):
                 if p.grad is None:
                     continue
                 if p.grad.is_sparse:
                     raise RuntimeError(f"parameter {gi}.{pi} has a sparse gradient; RuleOptimizer supports dense gradients only")
-                key = f"{gi}.{pi}"
+                key = f"{prefix}.{pi}"
                 if not self.state[p]:
                     self.state[p] = dict(self.rule.init({key: p.detach()})[key])
                 grads[key], params[key], states[key] = p.grad, p.detach(), self.state[p]
@@ -68,7 +71,7 @@ class RuleOptimizer(torch.optim.Optimizer):
             updates, new_states = self.rule.update(grads, states, params, lr=group["lr"],
                                                    loss=None if loss is None else loss.detach())
             for pi, p in enumerate(group["params"]):
-                key = f"{gi}.{pi}"
+                key = f"{prefix}.{pi}"
                 if key in updates:
                     p.add_(updates[key])
                     self.state[p] = dict(new_states[key])

@@ -12,7 +12,7 @@ import numpy as np
 
 from learnt.experiments.results import curve_summary, stat_row
 from learnt.meta.evaluate import final_mean, lr_grid, run_on_split, tune_lr
-from learnt.meta.stats import paired_wilcoxon_less
+from learnt.meta.stats import finite_or_inf, paired_wilcoxon_less
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def compare(learned: dict, tuned: dict[str, tuple[float, dict]], family, ev: Eva
                 extra["lr"] = tuned[name][0]
             else:
                 extra["p_vs"] = {b: paired_wilcoxon_less(arr[t], raw[b][t]) for b in tuned}
-                extra["wins"] = {b: int(np.sum(np.nan_to_num(arr[t], nan=np.inf) < np.nan_to_num(raw[b][t], nan=np.inf)))
+                extra["wins"] = {b: int(np.sum(finite_or_inf(arr[t]) < finite_or_inf(raw[b][t])))
                                  for b in tuned}
             rows.append(stat_row(name, setting, metric + suffix, arr[t], **extra))
     curves = {name: curve_summary(arr) for name, arr in raw.items()}

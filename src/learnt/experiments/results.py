@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from learnt.io import atomic_json_dump
-from learnt.meta.stats import mean_ci95
+from learnt.meta.stats import finite_or_inf, mean_ci95
 
 
 def environment(device: str) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def environment(device: str) -> dict[str, Any]:
 
 def stat_row(method: str, setting: str, metric: str, values, **extra) -> dict[str, Any]:
     """A row with mean, 95% CI half-width, n and median of ``values``."""
-    vals = np.nan_to_num(np.asarray(values, np.float64).ravel(), nan=np.inf)
+    vals = finite_or_inf(np.asarray(values, np.float64).ravel())
     mean, ci, n = mean_ci95(vals)
     return {"method": method, "setting": setting, "metric": metric, "mean": mean, "ci95": ci, "n": n,
             "median": float(np.median(vals)), **extra}
@@ -37,7 +37,7 @@ def curve_summary(curves: np.ndarray, every: int = 1) -> dict[str, list]:
         steps.append(curves.shape[0] - 1)
     means, cis = [], []
     for t in steps:
-        m, c, _ = mean_ci95(np.nan_to_num(curves[t], nan=np.inf))
+        m, c, _ = mean_ci95(finite_or_inf(curves[t]))
         means.append(m)
         cis.append(c)
     return {"step": steps, "mean": means, "ci95": cis}

@@ -28,20 +28,26 @@ def mean_ci95(x) -> tuple[float, float, int]:
 def paired_wilcoxon_less(a, b) -> float:
     """One-sided Wilcoxon signed-rank p-value for ``a < b`` on paired samples.
 
-    NaN/inf (diverged runs) are mapped to +inf, i.e. the worst possible loss.
+    NaN/inf (diverged runs) count as +inf, the worst possible loss: two diverged runs tie,
+    and a pair where only one side diverged gets a difference larger than any finite one
+    (so the test stays invariant to rescaling the losses).
     """
-    a = np.nan_to_num(np.asarray(a, np.float64).ravel(), nan=np.inf)
-    b = np.nan_to_num(np.asarray(b, np.float64).ravel(), nan=np.inf)
+    a = finite_or_inf(np.asarray(a, np.float64).ravel())
+    b = finite_or_inf(np.asarray(b, np.float64).ravel())
     if a.shape != b.shape:
         raise ValueError(f"paired samples need equal shapes, got {a.shape} and {b.shape}")
-    diff = np.where(np.isinf(a) & np.isinf(b), 0.0, a - b)
-    diff = np.where(np.isposinf(a) & ~np.isinf(b), 1.0, diff)
-    diff = np.where(np.isposinf(b) & ~np.isinf(a), -1.0, diff)
+    ia, ib = np.isinf(a), np.isinf(b)
+    with np.errstate(invalid="ignore"):
+        diff = np.where(ia | ib, 0.0, a - b)
+    big = 2.0 * float(np.max(np.abs(diff), initial=0.0)) + 1.0
+    diff = np.where(ia & ~ib, big, diff)
+    diff = np.where(ib & ~ia, -big, diff)
     if np.all(diff == 0):
         return 1.0
     return float(stats.wilcoxon(diff, alternative="less", zero_method="wilcox").pvalue)
 
 
 def finite_or_inf(x: np.ndarray) -> np.ndarray:
-    """Replace NaN by +inf (a diverged run is the worst run)."""
-    return np.nan_to_num(np.asarray(x, np.float64), nan=np.inf)
+    """Replace NaN (and -inf) by +inf: a diverged run is the worst run."""
+    x = np.asarray(x, np.float64)
+    return np.where(np.isnan(x) | np.isinf(x), np.inf, x)

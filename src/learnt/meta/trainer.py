@@ -205,7 +205,7 @@ class MetaTrainer:
             norms.append(norm)
             done += steps
         self.meta_opt.zero_grad(set_to_none=True)
-        return {"iteration": it, "meta_loss": sum(losses) / max(len(losses), 1),
+        return {"iteration": it, "meta_loss": sum(losses) / len(losses) if losses else math.nan,
                 "grad_norm": max(norms, default=math.nan), "skipped": skipped}
 
     def train(self, resume: bool = False) -> TrainResult:

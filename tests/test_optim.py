@@ -1,0 +1,138 @@
+"""learnt.optim.RuleOptimizer in a plain PyTorch training loop."""
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from learnt.errors import NonFiniteError
+from learnt.functional import adam, sgd
+from learnt.learned import L2LOptimizer
+from learnt.optim import RuleOptimizer
+
+
+def _model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 2)).double()
+
+
+def _batch():
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(16, 6, generator=g, dtype=torch.float64), torch.randn(16, 2, generator=g, dtype=torch.float64)
+
+
+def _train(model, opt, steps, sched=None):
+    x, y = _batch()
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+    return nn.functional.mse_loss(model(x), y).item()
+
+
+def test_adam_rule_matches_torch_adam_in_a_training_loop():
+    m1, m2 = _model(), _model()
+    _train(m1, torch.optim.Adam(m1.parameters(), lr=0.01), 15)
+    _train(m2, RuleOptimizer(m2.parameters(), adam(0.01)), 15)
+    for a, b in zip(m1.parameters(), m2.parameters()):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
+
+
+def test_scheduler_changes_lr_in_param_groups_and_the_steps():
+    m1, m2 = _model(), _model()
+    o1 = torch.optim.SGD(m1.parameters(), lr=0.1)
+    o2 = RuleOptimizer(m2.parameters(), sgd(0.1))
+    _train(m1, o1, 6, torch.optim.lr_scheduler.StepLR(o1, 2, gamma=0.5))
+    _train(m2, o2, 6, torch.optim.lr_scheduler.StepLR(o2, 2, gamma=0.5))
+    assert o2.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5 ** 3)
+    for a, b in zip(m1.parameters(), m2.parameters()):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
+
+
+def test_step_with_closure_returns_loss_and_updates():
+    model = _model()
+    opt = RuleOptimizer(model.parameters(), adam(0.05))
+    x, y = _batch()
+
+    def closure():
+        opt.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        return loss
+
+    first = opt.step(closure).item()
+    for _ in range(30):
+        last = opt.step(closure).item()
+    assert last < 0.8 * first
+
+
+def test_learned_rule_state_dict_round_trip_including_lstm_state():
+    rule = L2LOptimizer()
+    m1 = _model()
+    o1 = RuleOptimizer(m1.parameters(), rule)
+    _train(m1, o1, 3)
+    assert set(o1.state[next(m1.parameters())]) == {"h0", "c0", "h1", "c1"}
+    m2 = copy.deepcopy(m1)
+    o2 = RuleOptimizer(m2.parameters(), rule)
+    o2.load_state_dict(copy.deepcopy(o1.state_dict()))
+    _train(m1, o1, 3)
+    _train(m2, o2, 3)
+    for a, b in zip(m1.parameters(), m2.parameters()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
+    # a fresh optimizer (no state loaded) takes a different path: the state matters
+    m3 = copy.deepcopy(m2)
+    _train(m3, RuleOptimizer(m3.parameters(), rule), 1)
+    m4 = copy.deepcopy(m2)
+    _train(m4, o2, 1)
+    assert any(not torch.allclose(a, b) for a, b in zip(m3.parameters(), m4.parameters()))
+
+
+def test_parameters_without_gradients_are_skipped():
+    model = _model()
+    frozen = nn.Parameter(torch.ones(3, dtype=torch.float64))
+    opt = RuleOptimizer([*model.parameters(), frozen], L2LOptimizer())
+    _train(model, opt, 2)
+    assert torch.equal(frozen, torch.ones(3, dtype=torch.float64))
+    assert len(opt.state[frozen]) == 0
+
+
+def test_param_groups_each_use_their_own_lr():
+    a = nn.Parameter(torch.zeros(2))
+    b = nn.Parameter(torch.zeros(2))
+    opt = RuleOptimizer([{"params": [a], "lr": 0.1}, {"params": [b], "lr": 1.0}], sgd())
+    a.grad = torch.ones(2)
+    b.grad = torch.ones(2)
+    opt.step()
+    torch.testing.assert_close(a.detach(), torch.full((2,), -0.1))
+    torch.testing.assert_close(b.detach(), torch.full((2,), -1.0))
+
+
+def test_lr_multiplies_learned_steps():
+    p1, p2 = nn.Parameter(torch.zeros(5)), nn.Parameter(torch.zeros(5))
+    rule = L2LOptimizer()
+    p1.grad = p2.grad = torch.linspace(-1, 1, 5)
+    RuleOptimizer([p1], rule, lr=1.0).step()
+    RuleOptimizer([p2], rule, lr=0.5).step()
+    torch.testing.assert_close(p2.detach(), 0.5 * p1.detach())
+
+
+def test_empty_parameter_list_is_a_clear_error():
+    with pytest.raises(ValueError, match="empty parameter list"):
+        RuleOptimizer([], adam())
+
+
+def test_non_finite_gradient_is_a_clear_error():
+    p = nn.Parameter(torch.zeros(3))
+    opt = RuleOptimizer([p], L2LOptimizer())
+    p.grad = torch.tensor([0.0, float("nan"), 1.0])
+    with pytest.raises(NonFiniteError, match="non-finite gradient in parameter '0.0'"):
+        opt.step()
+    assert torch.equal(p.detach(), torch.zeros(3))
+
+
+def test_rejects_objects_that_are_not_update_rules():
+    with pytest.raises(TypeError, match="update rule"):
+        RuleOptimizer([nn.Parameter(torch.zeros(1))], object())
