@@ -1,8 +1,9 @@
 """Named paper reproductions: config -> run -> results.json + plots."""
 from learnt.experiments.base import Experiment, RunContext, resolve_device, run_experiment
+from learnt.experiments.l2l_mlp import L2L_CONV, L2L_GENERALIZATION, L2L_MLP
 from learnt.experiments.l2l_quadratic import EXPERIMENT as _L2L_QUADRATIC
 
-EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (_L2L_QUADRATIC,)}
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (_L2L_QUADRATIC, L2L_MLP, L2L_GENERALIZATION, L2L_CONV)}
 
 
 def get(name: str) -> Experiment:

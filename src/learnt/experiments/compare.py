@@ -38,8 +38,34 @@ class EvalConfig:
     test_problems: int = 100
 
 
+def make_validator(family, ev: EvalConfig, seed: int):
+    """``validate(rule)``: mean final loss over the validation problems (lower is better)."""
+    def validate(rule) -> float:
+        return final_mean(run_on_split(rule, family, "val", n_tasks=ev.val_tasks, n_problems=ev.val_problems,
+                                       steps=ev.steps, seed=seed))
+    return validate
+
+
+def meta_train_rule(rule, family, train_cfg, ev: EvalConfig, ctx, val_family=None):
+    """Meta-train ``rule`` on ``family`` with selection on validation problems; returns the best rule.
+
+    Checkpoints, the JSONL log and ``best.pt`` go to ``ctx.out / "meta"``.
+    """
+    from learnt.meta.trainer import MetaTrainer
+
+    trainer = MetaTrainer(rule, family, train_cfg, seed=ctx.seed,
+                          validate=make_validator(val_family or family, ev, ctx.seed),
+                          out_dir=ctx.out / "meta", progress=ctx.progress)
+    res = trainer.train(resume=ctx.resume)
+    rule.load_state_dict(res.best_state)
+    return rule
+
+
 def tune_baselines(family, base: BaselineConfig, ev: EvalConfig, seed: int, steps: int | None = None) -> dict[str, tuple[float, dict]]:
-    """Best learning rate of each baseline on validation problems: name -> (lr, scores)."""
+    """Best learning rate of each baseline on validation problems: name -> (lr, scores).
+
+    Scored by mean final loss at ``steps`` (the evaluation horizon, so each horizon gets
+    its own tuned rate)."""
     steps = ev.steps if steps is None else steps
     grid = lr_grid(base.lr_low, base.lr_high, base.per_decade)
 
@@ -54,34 +80,41 @@ def tune_baselines(family, base: BaselineConfig, ev: EvalConfig, seed: int, step
 
 
 def compare(learned: dict, tuned: dict[str, tuple[float, dict]], family, ev: EvalConfig, seed: int, *,
-            setting: str = "test", steps: int | None = None, metric: str = "final_loss",
-            report_steps: tuple[int, ...] = ()) -> tuple[list[dict], dict, dict[str, np.ndarray]]:
+            setting: str = "test", steps: int | None = None,
+            metrics_split: str | None = None) -> tuple[list[dict], dict, dict[str, np.ndarray]]:
     """Run learned rules and tuned baselines on the same test problems.
 
-    Returns rows (final loss per method, with ``lr`` on baseline rows and ``p_vs`` / ``wins``
-    on learned rows), curve summaries, and the raw (steps + 1, n) loss arrays.
+    Returns rows (``final_loss`` per method at the last step, plus ``heldout_<name>`` rows
+    when ``metrics_split`` is given, e.g. held-out image loss and accuracy), with ``lr`` on
+    baseline rows and a paired one-sided Wilcoxon ``p_vs`` and ``wins`` on learned rows
+    (``accuracy`` is tested for *higher*); curve summaries; the raw (steps + 1, n) losses.
     """
     from learnt.functional.rules import make_rule
 
     steps = ev.steps if steps is None else steps
+    rules = {**learned, **{name: make_rule(name, lr) for name, (lr, _) in tuned.items()}}
     raw: dict[str, np.ndarray] = {}
-    for name, rule in learned.items():
-        raw[name] = run_on_split(rule, family, "test", n_tasks=ev.test_tasks, n_problems=ev.test_problems,
-                                 steps=steps, seed=seed).cpu().numpy()
-    for name, (lr, _) in tuned.items():
-        raw[name] = run_on_split(make_rule(name, lr), family, "test", n_tasks=ev.test_tasks,
-                                 n_problems=ev.test_problems, steps=steps, seed=seed).cpu().numpy()
+    final: dict[str, dict[str, np.ndarray]] = {}
+    for name, rule in rules.items():
+        out = run_on_split(rule, family, "test", n_tasks=ev.test_tasks, n_problems=ev.test_problems,
+                           steps=steps, seed=seed, metrics_split=metrics_split)
+        curves_t, metrics = out if metrics_split is not None else (out, {})
+        raw[name] = curves_t.cpu().numpy()
+        final[name] = {"final_loss": raw[name][-1],
+                       **{f"heldout_{k}": v.cpu().numpy() for k, v in metrics.items()}}
     rows = []
-    for t in (*report_steps, steps):
-        suffix = "" if t == steps else f"@{t}"
-        for name, arr in raw.items():
-            extra = {"step": t}
+    for metric in final[next(iter(final))]:
+        higher = metric.endswith("accuracy")
+        for name in rules:
+            extra = {"step": steps}
             if name in tuned:
                 extra["lr"] = tuned[name][0]
             else:
-                extra["p_vs"] = {b: paired_wilcoxon_less(arr[t], raw[b][t]) for b in tuned}
-                extra["wins"] = {b: int(np.sum(finite_or_inf(arr[t]) < finite_or_inf(raw[b][t])))
+                sign = -1.0 if higher else 1.0
+                mine = sign * final[name][metric]
+                extra["p_vs"] = {b: paired_wilcoxon_less(mine, sign * final[b][metric]) for b in tuned}
+                extra["wins"] = {b: int(np.sum(finite_or_inf(mine) < finite_or_inf(sign * final[b][metric])))
                                  for b in tuned}
-            rows.append(stat_row(name, setting, metric + suffix, arr[t], **extra))
+            rows.append(stat_row(name, setting, metric, final[name][metric], **extra))
     curves = {name: curve_summary(arr) for name, arr in raw.items()}
     return rows, curves, raw

@@ -11,12 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from learnt.experiments.base import Experiment, RunContext
-from learnt.experiments.compare import BaselineConfig, EvalConfig, compare, tune_baselines
+from learnt.experiments.compare import BaselineConfig, EvalConfig, compare, meta_train_rule, tune_baselines
 from learnt.experiments.plots import loss_curves
 from learnt.learned.lstm import L2LOptimizer
 from learnt.learned.serialization import load_rule
-from learnt.meta.evaluate import final_mean, run_on_split
-from learnt.meta.trainer import MetaTrainConfig, MetaTrainer
+from learnt.meta.trainer import MetaTrainConfig
 from learnt.tasks.quadratic import QuadraticFamily
 
 
@@ -62,22 +61,8 @@ def build_rule(cfg: L2LQuadraticConfig) -> L2LOptimizer:
     return L2LOptimizer(**dataclasses.asdict(cfg.optimizer))
 
 
-def validator(cfg: L2LQuadraticConfig, seed: int):
-    fam = family(cfg)
-
-    def validate(rule) -> float:
-        return final_mean(run_on_split(rule, fam, "val", n_tasks=cfg.eval.val_tasks,
-                                       n_problems=cfg.eval.val_problems, steps=cfg.eval.steps, seed=seed))
-    return validate
-
-
 def meta_train(cfg: L2LQuadraticConfig, ctx: RunContext) -> L2LOptimizer:
-    rule = build_rule(cfg).to(cfg.device)
-    trainer = MetaTrainer(rule, family(cfg), cfg.train, seed=ctx.seed, validate=validator(cfg, ctx.seed),
-                          out_dir=ctx.out / "meta", progress=ctx.progress)
-    res = trainer.train(resume=ctx.resume)
-    rule.load_state_dict(res.best_state)
-    return rule
+    return meta_train_rule(build_rule(cfg).to(cfg.device), family(cfg), cfg.train, cfg.eval, ctx)
 
 
 def evaluate(cfg: L2LQuadraticConfig, ctx: RunContext, rule):

@@ -9,11 +9,29 @@ import numpy as np
 def loss_curves(curves: dict[str, dict], path: str | Path, *, title: str, learned: tuple[str, ...] = (),
                 ylabel: str = "loss", logy: bool = True) -> Path:
     """Mean loss vs step with 95% CI bands; learned methods solid, baselines dashed."""
+    return loss_panels({title: curves}, path, learned=learned, ylabel=ylabel, logy=logy)
+
+
+def loss_panels(panels: dict[str, dict[str, dict]], path: str | Path, *, learned: tuple[str, ...] = (),
+                ylabel: str = "loss", logy: bool = True) -> Path:
+    """One loss-vs-step panel per entry of ``panels`` (title -> curves), side by side."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=120)
+    n = len(panels)
+    fig, axes = plt.subplots(1, n, figsize=(6 * n if n < 3 else 4.6 * n, 4.2), dpi=110, squeeze=False)
+    for ax, (title, curves) in zip(axes[0], panels.items()):
+        _draw(ax, curves, title, learned, ylabel, logy)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _draw(ax, curves, title, learned, ylabel, logy) -> None:
     for name, c in curves.items():
         step = np.asarray(c["step"])
         mean = np.asarray(c["mean"], dtype=float)
@@ -30,10 +48,4 @@ def loss_curves(curves: dict[str, dict], path: str | Path, *, title: str, learne
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    ax.legend(fontsize=8)

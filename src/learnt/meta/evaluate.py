@@ -18,14 +18,18 @@ log = logging.getLogger(__name__)
 
 
 def run_on_split(rule, family, split: str, *, n_tasks: int, steps: int, seed: int = 0,
-                 n_problems: int | None = None, lr: float | None = None) -> Tensor:
+                 n_problems: int | None = None, lr: float | None = None,
+                 metrics_split: str | None = None):
     """Loss curves of ``rule`` on the first ``n_tasks`` tasks of ``split``.
 
     Task ``i`` and its initial parameters and minibatch order come from
     ``make_generator(seed, split, i)``, so every rule sees exactly the same problems
     (paired comparisons). Returns losses of shape (steps + 1, n_tasks * K), detached.
+    With ``metrics_split`` (tasks with a ``metrics`` method, e.g. image classifiers) it
+    returns ``(curves, metrics)`` where ``metrics`` maps names such as ``loss`` and
+    ``accuracy`` on that held-out split, at the final step, to (n_tasks * K,) tensors.
     """
-    curves = []
+    curves, metrics = [], []
     for i in range(n_tasks):
         g = make_generator(seed, split, i)
         task = family.sample(g, n_problems)
@@ -34,7 +38,12 @@ def run_on_split(rule, family, split: str, *, n_tasks: int, steps: int, seed: in
         res = unroll(task, rule, params, state, task.batches(split, g), steps,
                      differentiable=False, lr=lr, check=False)
         curves.append(res.losses)
-    return torch.cat(curves, dim=1)
+        if metrics_split is not None:
+            metrics.append(task.metrics(res.params, metrics_split))
+    curves = torch.cat(curves, dim=1)
+    if metrics_split is None:
+        return curves
+    return curves, {k: torch.cat([m[k] for m in metrics]) for k in metrics[0]}
 
 
 def lr_grid(low: float = 1e-4, high: float = 10.0, per_decade: int = 3) -> list[float]:
