@@ -68,11 +68,15 @@ class RuleOptimizer(torch.optim.Optimizer):
                 continue
             if self.check_finite:
                 check_finite(grads)
-            updates, new_states = self.rule.update(grads, states, params, lr=group["lr"],
-                                                   loss=None if loss is None else loss.detach())
+            loss_in = None if loss is None else loss.detach()
+            if hasattr(self.rule, "update_"):
+                # apply mode: the rule writes its new state into the buffers it owns
+                updates, new_states = self.rule.update_(grads, states, params, lr=group["lr"], loss=loss_in), states
+            else:
+                updates, new_states = self.rule.update(grads, states, params, lr=group["lr"], loss=loss_in)
             for pi, p in enumerate(group["params"]):
                 key = f"{prefix}.{pi}"
                 if key in updates:
                     p.add_(updates[key])
-                    self.state[p] = dict(new_states[key])
+                    self.state[p] = new_states[key]
         return loss
