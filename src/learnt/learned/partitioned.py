@@ -73,15 +73,38 @@ class PartitionedRule(nn.Module):
                 state.update(rule.init(sub))
         return state
 
+    def _lr(self, rule, lr):
+        """A part's step multiplier: its own lr times the partition's (or the caller's)."""
+        return getattr(rule, "lr", 1.0) * (self.lr if lr is None else lr)
+
     def update(self, grads: Params, state: State, params: Params, *, lr=None, loss=None):
-        lr = self.lr if lr is None else lr
         updates, new_state = {}, {}
         for part, rule in self.rules.items():
             keys = [k for k in grads if self.assign(k) == part]
             if not keys:
                 continue
             u, s = rule.update({k: grads[k] for k in keys}, {k: state[k] for k in keys},
-                               {k: params[k] for k in keys}, lr=lr, loss=loss)
+                               {k: params[k] for k in keys}, lr=self._lr(rule, lr), loss=loss)
             updates.update(u)
             new_state.update(s)
         return updates, new_state
+
+    def update_(self, grads: Params, state: State, params: Params, *, lr=None, loss=None) -> Params:
+        """Apply-mode update (see :meth:`L2LOptimizer.update_`): parts that support it
+        update their state in place; the others through their pure ``update``."""
+        updates: Params = {}
+        for part, rule in self.rules.items():
+            keys = [k for k in grads if self.assign(k) == part]
+            if not keys:
+                continue
+            sub_state = {k: state[k] for k in keys}
+            args = ({k: grads[k] for k in keys}, sub_state, {k: params[k] for k in keys})
+            if hasattr(rule, "update_"):
+                updates.update(rule.update_(*args, lr=self._lr(rule, lr), loss=loss))
+            else:
+                u, s = rule.update(*args, lr=self._lr(rule, lr), loss=loss)
+                updates.update(u)
+                for k in keys:
+                    state[k].clear()
+                    state[k].update(s[k])
+        return updates

@@ -84,6 +84,8 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     code, ndim = data[2], data[3]
     if code not in dtypes:
         raise ValueError(f"{str(path)!r}: unknown IDX element type 0x{code:02x}")
+    if len(data) < 4 + 4 * ndim:
+        raise ValueError(f"{str(path)!r}: IDX header is truncated ({len(data)} bytes for {ndim} dimensions)")
     dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
     arr = np.frombuffer(data, dtype=dtypes[code], offset=4 + 4 * ndim)
     if arr.size != int(np.prod(dims)):
@@ -118,9 +120,9 @@ def load_mnist(path: str | os.PathLike, n_val: int = 10_000) -> ImageData:
     yte = arrays["test_labels"].astype(np.int64)
     if len(xtr) != len(ytr) or len(xte) != len(yte):
         raise ValueError(f"MNIST in {str(root)!r}: image and label counts differ")
-    n_val = min(n_val, len(xtr) // 5)
+    n_tr = len(xtr) - min(n_val, len(xtr) // 5)
     t = torch.from_numpy
-    return ImageData(t(xtr[:-n_val].copy()), t(ytr[:-n_val].copy()), t(xtr[-n_val:].copy()), t(ytr[-n_val:].copy()),
+    return ImageData(t(xtr[:n_tr].copy()), t(ytr[:n_tr].copy()), t(xtr[n_tr:].copy()), t(ytr[n_tr:].copy()),
                      t(xte), t(yte), 10, "mnist")
 
 

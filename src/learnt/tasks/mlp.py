@@ -203,6 +203,13 @@ class ConvFamily:
     data_path: str = ""
     device: str = "cpu"
 
+    def __post_init__(self) -> None:
+        if not self.channels or any(c < 1 for c in self.channels):
+            raise ValueError(f"channels={self.channels}; expected one or more positive channel counts")
+        if self.fc_hidden < 1 or self.n_problems < 1 or self.batch_size < 1:
+            raise ValueError(f"fc_hidden={self.fc_hidden}, n_problems={self.n_problems}, batch_size={self.batch_size}; "
+                             "expected positive sizes")
+
     def data(self) -> ImageData:
         return load_dataset(self.dataset, self.data_path).to(self.device)
 
