@@ -43,7 +43,24 @@ class RuleOptimizer(torch.optim.Optimizer):
             raise ValueError(f"lr={lr}; expected lr >= 0")
         super().__init__(params, {"lr": lr})
         self.rule = rule
+        self.rule_state: dict[int, dict] = {}
         self.check_finite = check_finite
+
+    def _group_state(self, gi: int, group: dict, key_of: dict) -> dict:
+        """Per-parameter state of the group's parameters (lazily initialised) and its
+        rule-level state (keys starting with ``__``)."""
+        rule_state = self.rule_state.setdefault(gi, {})
+        states = dict(rule_state)
+        for p, key in key_of.items():
+            if not self.state[p]:
+                fresh = self.rule.init({key: p.detach()})
+                self.state[p] = dict(fresh[key])
+                for k, v in fresh.items():
+                    if k.startswith("__") and k not in rule_state:
+                        rule_state[k] = v
+                        states[k] = v
+            states[key] = self.state[p]
+        return states
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
@@ -53,30 +70,47 @@ class RuleOptimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for gi, group in enumerate(self.param_groups):
-            grads, params, states = {}, {}, {}
             prefix = group.get("name", gi)
+            key_of = {}
             for pi, p in enumerate(group["params"]):
                 if p.grad is None:
                     continue
                 if p.grad.is_sparse:
-                    raise RuntimeError(f"parameter {gi}.{pi} has a sparse gradient; RuleOptimizer supports dense gradients only")
-                key = f"{prefix}.{pi}"
-                if not self.state[p]:
-                    self.state[p] = dict(self.rule.init({key: p.detach()})[key])
-                grads[key], params[key], states[key] = p.grad, p.detach(), self.state[p]
-            if not grads:
+                    raise RuntimeError(f"parameter {prefix}.{pi} has a sparse gradient; RuleOptimizer supports dense gradients only")
+                key_of[p] = f"{prefix}.{pi}"
+            if not key_of:
                 continue
+            grads = {key: p.grad for p, key in key_of.items()}
+            params = {key: p.detach() for p, key in key_of.items()}
             if self.check_finite:
                 check_finite(grads)
+            states = self._group_state(gi, group, key_of)
             loss_in = None if loss is None else loss.detach()
             if hasattr(self.rule, "update_"):
                 # apply mode: the rule writes its new state into the buffers it owns
                 updates, new_states = self.rule.update_(grads, states, params, lr=group["lr"], loss=loss_in), states
             else:
                 updates, new_states = self.rule.update(grads, states, params, lr=group["lr"], loss=loss_in)
-            for pi, p in enumerate(group["params"]):
-                key = f"{prefix}.{pi}"
-                if key in updates:
-                    p.add_(updates[key])
-                    self.state[p] = new_states[key]
+            for p, key in key_of.items():
+                p.add_(updates[key])
+                self.state[p] = new_states[key]
+            for k, v in new_states.items():
+                if k.startswith("__"):
+                    self.rule_state[gi][k] = v
         return loss
+
+    def state_dict(self) -> dict:
+        """``torch.optim`` state dict plus ``rule_state`` (rule-level state per group)."""
+        sd = super().state_dict()
+        sd["rule_state"] = {gi: {k: dict(v) for k, v in st.items()} for gi, st in self.rule_state.items()}
+        return sd
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        state_dict = dict(state_dict)
+        rule_state = state_dict.pop("rule_state", {})
+        super().load_state_dict(state_dict)
+        self.rule_state = {}
+        for gi, st in rule_state.items():
+            gi = int(gi)
+            dev = self.param_groups[gi]["params"][0].device
+            self.rule_state[gi] = {k: {n: t.to(dev) for n, t in v.items()} for k, v in st.items()}

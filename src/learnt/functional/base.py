@@ -8,7 +8,10 @@ A rule is a pair of functions in the optax style::
 
 ``params``, ``grads`` and ``updates`` are ``dict[str, Tensor]`` with the same keys and
 shapes; ``state`` is ``dict[str, dict[str, Tensor]]`` keyed by the same parameter names,
-like ``torch.optim``'s per-parameter state. ``update`` never mutates its inputs and returns
+like ``torch.optim``'s per-parameter state, plus rule-level entries whose keys start with
+``"__"`` (e.g. the global RNN of the hierarchical optimizer). ``init(params, n_problems)``
+is told when every parameter carries a leading dimension of ``n_problems`` independent
+problems (a vectorised task batch), so rules that pool across coordinates pool per problem. ``update`` never mutates its inputs and returns
 *updates*, so an unroll through it stays differentiable. ``lr`` overrides the rule's own
 learning rate (for learned rules it multiplies the proposed step; default 1.0) so that
 ``torch.optim`` learning-rate schedulers work through :mod:`learnt.optim`.
@@ -32,7 +35,7 @@ class UpdateRule(Protocol):
 
     lr: float
 
-    def init(self, params: Params) -> State: ...
+    def init(self, params: Params, n_problems: int = 1) -> State: ...
 
     def update(
         self,

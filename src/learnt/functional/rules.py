@@ -42,7 +42,7 @@ class SGD:
     def __post_init__(self) -> None:
         _check_positive("lr", self.lr, allow_zero=True)
 
-    def init(self, params: Params) -> State:
+    def init(self, params: Params, n_problems: int = 1) -> State:
         return {k: {} for k in params}
 
     def update(self, grads, state, params, *, lr=None, loss=None):
@@ -63,7 +63,7 @@ class Momentum:
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError(f"momentum={self.momentum!r} is invalid; expected 0 <= momentum < 1")
 
-    def init(self, params: Params) -> State:
+    def init(self, params: Params, n_problems: int = 1) -> State:
         return {k: {"buf": torch.zeros_like(p)} for k, p in params.items()}
 
     def update(self, grads, state, params, *, lr=None, loss=None):
@@ -88,7 +88,7 @@ class RMSprop:
     def __post_init__(self) -> None:
         _check_positive("lr", self.lr, allow_zero=True)
 
-    def init(self, params: Params) -> State:
+    def init(self, params: Params, n_problems: int = 1) -> State:
         return {k: {"square_avg": torch.zeros_like(p)} for k, p in params.items()}
 
     def update(self, grads, state, params, *, lr=None, loss=None):
@@ -117,7 +117,7 @@ class Adam:
             if not 0.0 <= b < 1.0:
                 raise ValueError(f"{name}={b!r} is invalid; expected 0 <= {name} < 1")
 
-    def init(self, params: Params) -> State:
+    def init(self, params: Params, n_problems: int = 1) -> State:
         return {
             k: {"step": torch.zeros((), dtype=p.dtype, device=p.device),
                 "exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.zeros_like(p)}
@@ -145,7 +145,7 @@ class ClipByGlobalNorm:
 
     max_norm: float
 
-    def init(self, params: Params) -> State:
+    def init(self, params: Params, n_problems: int = 1) -> State:
         return {}
 
     def transform(self, grads: Params, state: State) -> tuple[Params, State]:
@@ -160,7 +160,7 @@ class AddDecayedWeights:
 
     weight_decay: float
 
-    def init(self, params: Params) -> State:
+    def init(self, params: Params, n_problems: int = 1) -> State:
         return {}
 
     def transform(self, grads: Params, state: State, params: Params | None = None):
@@ -189,8 +189,8 @@ class Chain:
     def lr(self) -> float:
         return self.rule.lr
 
-    def init(self, params: Params) -> State:
-        state = dict(self.rule.init(params))
+    def init(self, params: Params, n_problems: int = 1) -> State:
+        state = dict(self.rule.init(params, n_problems))
         for i, t in enumerate(self.transforms):
             state[f"__transform{i}__"] = t.init(params)
         return state

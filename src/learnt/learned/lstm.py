@@ -121,7 +121,7 @@ class L2LOptimizer(nn.Module):
     def _state_names(self) -> list[str]:
         return [f"{s}{layer}" for layer in range(self.num_layers) for s in ("h", "c")]
 
-    def init(self, params: Params) -> State:
+    def init(self, params: Params, n_problems: int = 1) -> State:
         w = self.head.weight
         return {k: {n: torch.zeros(self.hidden_size, p.numel(), dtype=w.dtype, device=p.device)
                     for n in self._state_names()}

@@ -65,12 +65,12 @@ class PartitionedRule(nn.Module):
                 return part
         return self.default
 
-    def init(self, params: Params) -> State:
+    def init(self, params: Params, n_problems: int = 1) -> State:
         state: State = {}
         for part, rule in self.rules.items():
             sub = {k: p for k, p in params.items() if self.assign(k) == part}
             if sub:
-                state.update(rule.init(sub))
+                state.update(rule.init(sub, n_problems))
         return state
 
     def _lr(self, rule, lr):

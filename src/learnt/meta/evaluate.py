@@ -34,7 +34,7 @@ def run_on_split(rule, family, split: str, *, n_tasks: int, steps: int, seed: in
         g = make_generator(seed, split, i)
         task = family.sample(g, n_problems)
         params = task.init_params(g)
-        state = rule.init(params)
+        state = rule.init(params, task.n_problems)
         res = unroll(task, rule, params, state, task.batches(split, g), steps,
                      differentiable=False, lr=lr, check=False)
         curves.append(res.losses)

@@ -34,7 +34,9 @@ CHECKPOINT_FORMAT = "learnt.metatrain/1"
 @dataclass(frozen=True)
 class MetaTrainConfig:
     """How phi is meta-trained. One *iteration* is one optimizee run of ``unroll_steps``
-    steps cut into truncations of ``truncation`` steps (one meta-update each)."""
+    steps cut into truncations of ``truncation`` steps (one meta-update each); with
+    ``truncation_sampling="heavy_tailed"`` the number of truncations (1 + Exp) and each
+    truncation's length (``truncation`` + Exp) are drawn per run instead."""
 
     iterations: int = 2000
     unroll_steps: int = 100
@@ -45,8 +47,16 @@ class MetaTrainConfig:
     second_order: bool = False
     val_every: int = 50
     checkpoint_every: int = 50
+    truncation_sampling: str = "fixed"   # or "heavy_tailed" (Wichrowska et al.)
+    truncations_mean: float = 5.0        # heavy_tailed: 1 + Exp(mean) truncations per run
+    truncation_extra_mean: float = 20.0  # heavy_tailed: each truncation + Exp(mean) steps
 
     def __post_init__(self) -> None:
+        if self.truncation_sampling not in ("fixed", "heavy_tailed"):
+            raise ValueError(f"truncation_sampling={self.truncation_sampling!r}; expected 'fixed' or 'heavy_tailed'")
+        if self.truncations_mean < 0 or self.truncation_extra_mean < 0:
+            raise ValueError(f"truncations_mean={self.truncations_mean}, truncation_extra_mean="
+                             f"{self.truncation_extra_mean}; expected >= 0")
         for name in ("iterations", "unroll_steps", "truncation", "val_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}; expected >= 1")
@@ -172,19 +182,37 @@ class MetaTrainer:
                 f.write(json.dumps(record) + "\n")
 
     # ----------------------------------------------------------------- training
+    def truncation_lengths(self, it: int) -> list[int]:
+        """Lengths of the truncations of run ``it`` (deterministic per seed and iteration)."""
+        cfg = self.cfg
+        if cfg.truncation_sampling == "fixed":
+            full, rest = divmod(cfg.unroll_steps, cfg.truncation)
+            return [cfg.truncation] * full + ([rest] if rest else [])
+        g = make_generator(self.seed, "train", it, 1)
+        exp = lambda mean: float(-mean * torch.log1p(-torch.rand((), generator=g)))  # noqa: E731
+        n = 1 + int(exp(cfg.truncations_mean))
+        return [cfg.truncation + int(exp(cfg.truncation_extra_mean)) for _ in range(n)]
+
     def run_iteration(self, it: int) -> dict:
-        """One optimizee run: sample a task, step it in truncations, one meta-update each."""
+        """One optimizee run: sample a task, step it in truncations, one meta-update each.
+
+        Any use of torch's global RNG inside (e.g. a rule drawing its initial learning
+        rates) is seeded per iteration, so resumed runs stay identical."""
+        from learnt.seeding import derive_seed
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(self.seed, "train", it, 2))
+            return self._run_iteration(it)
+
+    def _run_iteration(self, it: int) -> dict:
         cfg = self.cfg
         g = make_generator(self.seed, "train", it)
         task = self.family.sample(g)
         params = task.init_params(g)
-        state = self.rule.init(params)
+        state = self.rule.init(params, task.n_problems)
         batches = task.batches("train", g)
         f0 = None
         losses, norms, skipped = [], [], 0
-        done = 0
-        while done < cfg.unroll_steps:
-            steps = min(cfg.truncation, cfg.unroll_steps - done)
+        for steps in self.truncation_lengths(it):
             self.meta_opt.zero_grad(set_to_none=True)
             try:
                 params, state, meta_loss, curve = self.estimator.estimate(
@@ -198,12 +226,12 @@ class MetaTrainer:
             norm = float(torch.nn.utils.clip_grad_norm_(self.rule.parameters(), cfg.clip_norm))
             if not math.isfinite(norm):
                 log.warning("iteration %d: non-finite meta-gradient, update skipped", it)
+                self.meta_opt.zero_grad(set_to_none=True)
                 skipped += 1
                 break
             self.meta_opt.step()
             losses.append(meta_loss)
             norms.append(norm)
-            done += steps
         self.meta_opt.zero_grad(set_to_none=True)
         return {"iteration": it, "meta_loss": sum(losses) / len(losses) if losses else math.nan,
                 "grad_norm": max(norms, default=math.nan), "skipped": skipped}

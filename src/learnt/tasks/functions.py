@@ -50,11 +50,18 @@ def check_sizes(**sizes: int) -> None:
             raise ValueError(f"{name}={v!r}; expected a positive integer")
 
 
+def check_index(k: int, n_problems: int) -> None:
+    """Raise IndexError unless ``0 <= k < n_problems``."""
+    if not 0 <= k < n_problems:
+        raise IndexError(f"problem {k} out of range for K={n_problems}")
+
+
 class FunctionTask:
     """K copies of a fixed test function ``f: R^d -> R``, each with its own starting point.
 
-    Subclasses define ``name``, ``default_box``, ``MIN_VALUE``/``ARGMIN`` (the search box, one ``(low, high)`` pair for
-    every coordinate or one pair per coordinate) and :meth:`value`.
+    Subclasses define ``name``, ``default_box`` (the search box: one ``(low, high)`` pair for
+    every coordinate, or one pair per coordinate), ``MIN_VALUE``/``ARGMIN`` where known, and
+    :meth:`value`.
 
     Args:
         n_problems: K.
@@ -65,6 +72,8 @@ class FunctionTask:
     name: ClassVar[str] = "function"
     fixed_dim: ClassVar[int | None] = None
     default_box: ClassVar[tuple] = ((-1.0, 1.0),)
+    MIN_VALUE: ClassVar[float | None] = None  # global minimum, None where unknown
+    ARGMIN: ClassVar[tuple[float, ...] | None] = None  # a global minimiser (one value for all d, or d values)
 
     def __init__(self, n_problems: int = 1, dim: int = 2, box: Sequence | None = None,
                  dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> None:
@@ -96,9 +105,6 @@ class FunctionTask:
         """f at each row of x (K, d): (K,)."""
         raise NotImplementedError
 
-    MIN_VALUE: ClassVar[float | None] = None  # global minimum, None where unknown
-    ARGMIN: ClassVar[tuple[float, ...] | None] = None  # a global minimiser (one value or d)
-
     @property
     def min_value(self) -> float | None:
         """The global minimum of f, or None where not known."""
@@ -118,8 +124,7 @@ class FunctionTask:
 
     def problem(self, k: int) -> "FunctionTask":
         """Problem ``k`` alone, as a task with K=1."""
-        if not 0 <= k < self.n_problems:
-            raise IndexError(f"problem {k} out of range for K={self.n_problems}")
+        check_index(k, self.n_problems)
         return type(self)(1, self.dim, self.box, self.dtype, self.device)
 
     def describe(self) -> str:
@@ -192,8 +197,8 @@ class MatyasTask(FunctionTask):
 class MichalewiczTask(FunctionTask):
     """Michalewicz: ``-sum_i sin(x_i) sin(i x_i^2 / pi)^(2m)``, m=10, on [0, pi]^d.
 
-    Minimum -1.8013034 at (2.2029055, pi/2) for d=2 (not known in closed form for other d);
-    ``lower_bound`` is -d for every d.
+    Minimum -1.8013034 at (2.2029055, pi/2) for d=2; not known in closed form for other d,
+    where ``lower_bound`` is -d.
     """
 
     name, default_box = "michalewicz", ((0.0, math.pi),)
@@ -209,7 +214,7 @@ class MichalewiczTask(FunctionTask):
 
     @property
     def lower_bound(self) -> float:
-        return -float(self.dim)
+        return self.min_value if self.dim == 2 else -float(self.dim)
 
     def minimiser(self) -> Tensor | None:
         if self.dim != 2:
@@ -256,6 +261,11 @@ class StyblinskiTangTask(FunctionTask):
 class FunctionFamily:
     """Tasks of one test function; the dimension is drawn from ``dims`` for every task.
 
+    Args:
+        dims: dimensions to draw d from (uniformly).
+        n_problems: default K.
+        box: starting-point box overriding the function's own (see :class:`FunctionTask`).
+
     Example:
         >>> task = AckleyFamily(dims=(2, 5), n_problems=3).sample(torch.Generator().manual_seed(0))
         >>> task.init_params(torch.Generator().manual_seed(1))["x"].shape[0]
@@ -284,38 +294,52 @@ class FunctionFamily:
 
 @dataclass(frozen=True)
 class AckleyFamily(FunctionFamily):
+    """Ackley tasks, d drawn from ``dims``, starts uniform in [-2, 2]^d (several local basins)."""
+
     task_class: ClassVar[type] = AckleyTask
     dims: tuple[int, ...] = (2, 5, 10)
 
 
 @dataclass(frozen=True)
 class BealeFamily(FunctionFamily):
+    """Beale tasks, starts uniform in [-4.5, 4.5]^2."""
+
     task_class: ClassVar[type] = BealeTask
 
 
 @dataclass(frozen=True)
 class BoothFamily(FunctionFamily):
+    """Booth tasks, starts uniform in [-10, 10]^2."""
+
     task_class: ClassVar[type] = BoothTask
 
 
 @dataclass(frozen=True)
 class BraninFamily(FunctionFamily):
+    """Branin tasks, starts uniform in [-5, 10] x [0, 15]."""
+
     task_class: ClassVar[type] = BraninTask
 
 
 @dataclass(frozen=True)
 class MatyasFamily(FunctionFamily):
+    """Matyas tasks, starts uniform in [-10, 10]^2."""
+
     task_class: ClassVar[type] = MatyasTask
 
 
 @dataclass(frozen=True)
 class MichalewiczFamily(FunctionFamily):
+    """Michalewicz tasks, d drawn from ``dims``, starts uniform in [0, pi]^d."""
+
     task_class: ClassVar[type] = MichalewiczTask
     dims: tuple[int, ...] = (2, 5, 10)
 
 
 @dataclass(frozen=True)
 class RosenbrockFamily(FunctionFamily):
+    """Rosenbrock tasks, d drawn from ``dims`` (>= 2), starts uniform in [-2, 2]^d."""
+
     task_class: ClassVar[type] = RosenbrockTask
     dims: tuple[int, ...] = (2, 3, 5, 10)
 
@@ -327,5 +351,7 @@ class RosenbrockFamily(FunctionFamily):
 
 @dataclass(frozen=True)
 class StyblinskiTangFamily(FunctionFamily):
+    """Styblinski-Tang tasks, d drawn from ``dims``, starts uniform in [-5, 5]^d."""
+
     task_class: ClassVar[type] = StyblinskiTangTask
     dims: tuple[int, ...] = (2, 5, 10)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from learnt.functional.base import Params
-from learnt.tasks.functions import check_sizes, choose
+from learnt.tasks.functions import check_index, check_sizes, choose
 
 ACTIVATIONS = {"sigmoid": torch.sigmoid, "relu": torch.relu, "tanh": torch.tanh}
 
@@ -71,8 +71,7 @@ class RandomDataTask:
             yield self.x[rows, idx], self.y[rows, idx]
 
     def _slice(self, k: int) -> tuple[Tensor, Tensor]:
-        if not 0 <= k < self.n_problems:
-            raise IndexError(f"problem {k} out of range for K={self.n_problems}")
+        check_index(k, self.n_problems)
         return self.x[k:k + 1], self.y[k:k + 1]
 
 

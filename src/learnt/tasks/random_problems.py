@@ -22,7 +22,7 @@ from torch import Tensor
 
 from learnt.functional.base import Params
 from learnt.tasks.base import no_batches
-from learnt.tasks.functions import check_sizes, choose
+from learnt.tasks.functions import check_index, check_sizes, choose
 
 
 def _check_dims(dims: tuple[int, ...], n_problems: int) -> None:
@@ -90,6 +90,7 @@ class QuadraticBowlTask(_VectorProblem):
         return (ev[:, -1] / ev[:, 0]).to(self.A.dtype)
 
     def problem(self, k: int) -> "QuadraticBowlTask":
+        check_index(k, self.n_problems)
         return QuadraticBowlTask(self.A[k:k + 1], self.center[k:k + 1], self.init_scale, self.name)
 
 
@@ -203,6 +204,7 @@ class LogSumExpTask(_VectorProblem):
         return -torch.linalg.solve(self.A, self.b.unsqueeze(-1)).squeeze(-1)
 
     def problem(self, k: int) -> "LogSumExpTask":
+        check_index(k, self.n_problems)
         return LogSumExpTask(self.A[k:k + 1], self.b[k:k + 1], self.init_scale)
 
 
