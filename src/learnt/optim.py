@@ -60,6 +60,11 @@ class RuleOptimizer(torch.optim.Optimizer):
                         rule_state[k] = v
                         states[k] = v
             states[key] = self.state[p]
+        if not rule_state:  # e.g. a state dict saved without rule_state: start it fresh
+            p, key = next(iter(key_of.items()))
+            for k, v in self.rule.init({key: p.detach()}).items():
+                if k.startswith("__"):
+                    rule_state[k] = states[k] = v
         return states
 
     @torch.no_grad()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from learnt.experiments.results import curve_summary, stat_row
-from learnt.meta.evaluate import final_mean, lr_grid, run_on_split, tune_lr
+from learnt.meta.evaluate import lr_grid, per_problem, run_on_split, tune_lr
 from learnt.meta.stats import finite_or_inf, paired_wilcoxon_less
 
 log = logging.getLogger(__name__)
@@ -36,13 +36,17 @@ class EvalConfig:
     val_problems: int = 128
     test_tasks: int = 1
     test_problems: int = 100
+    metric: str = "final_loss"   # or "log10_ratio" (scale free, for mixed problem families)
 
 
-def make_validator(family, ev: EvalConfig, seed: int):
-    """``validate(rule)``: mean final loss over the validation problems (lower is better)."""
+def make_validator(family, ev: EvalConfig, seed: int, steps: int | None = None):
+    """``validate(rule)``: mean of ``ev.metric`` over the validation problems (lower is better)."""
+    steps = ev.steps if steps is None else steps
+
     def validate(rule) -> float:
-        return final_mean(run_on_split(rule, family, "val", n_tasks=ev.val_tasks, n_problems=ev.val_problems,
-                                       steps=ev.steps, seed=seed))
+        curves = run_on_split(rule, family, "val", n_tasks=ev.val_tasks, n_problems=ev.val_problems,
+                              steps=steps, seed=seed)
+        return float(per_problem(curves, ev.metric).mean())
     return validate
 
 
@@ -66,12 +70,8 @@ def tune_baselines(family, base: BaselineConfig, ev: EvalConfig, seed: int, step
 
     Scored by mean final loss at ``steps`` (the evaluation horizon, so each horizon gets
     its own tuned rate)."""
-    steps = ev.steps if steps is None else steps
     grid = lr_grid(base.lr_low, base.lr_high, base.per_decade)
-
-    def score(rule):
-        return final_mean(run_on_split(rule, family, "val", n_tasks=ev.val_tasks, n_problems=ev.val_problems,
-                                       steps=steps, seed=seed))
+    score = make_validator(family, ev, seed, steps)
     out = {}
     for name in base.methods:
         out[name] = tune_lr(name, grid, score)
@@ -84,7 +84,7 @@ def compare(learned: dict, tuned: dict[str, tuple[float, dict]], family, ev: Eva
             metrics_split: str | None = None) -> tuple[list[dict], dict, dict[str, np.ndarray]]:
     """Run learned rules and tuned baselines on the same test problems.
 
-    Returns rows (``final_loss`` per method at the last step, plus ``heldout_<name>`` rows
+    Returns rows (``ev.metric`` per method at the last step, plus ``heldout_<name>`` rows
     when ``metrics_split`` is given, e.g. held-out image loss and accuracy), with ``lr`` on
     baseline rows and a paired one-sided Wilcoxon ``p_vs`` and ``wins`` on learned rows
     (``accuracy`` is tested for *higher*); curve summaries; the raw (steps + 1, n) losses.
@@ -100,7 +100,7 @@ def compare(learned: dict, tuned: dict[str, tuple[float, dict]], family, ev: Eva
                            steps=steps, seed=seed, metrics_split=metrics_split)
         curves_t, metrics = out if metrics_split is not None else (out, {})
         raw[name] = curves_t.cpu().numpy()
-        final[name] = {"final_loss": raw[name][-1],
+        final[name] = {ev.metric: per_problem(curves_t, ev.metric),
                        **{f"heldout_{k}": v.cpu().numpy() for k, v in metrics.items()}}
     rows = []
     for metric in final[next(iter(final))]:
@@ -112,9 +112,13 @@ def compare(learned: dict, tuned: dict[str, tuple[float, dict]], family, ev: Eva
             else:
                 sign = -1.0 if higher else 1.0
                 mine = sign * final[name][metric]
-                extra["p_vs"] = {b: paired_wilcoxon_less(mine, sign * final[b][metric]) for b in tuned}
+                others = [b for b in rules if b != name]
+                extra["p_vs"] = {b: paired_wilcoxon_less(mine, sign * final[b][metric]) for b in others}
                 extra["wins"] = {b: int(np.sum(finite_or_inf(mine) < finite_or_inf(sign * final[b][metric])))
-                                 for b in tuned}
+                                 for b in others}
             rows.append(stat_row(name, setting, metric, final[name][metric], **extra))
+    if ev.metric == "log10_ratio":  # mixed problems: average progress, not raw losses
+        with np.errstate(divide="ignore", invalid="ignore"):
+            raw = {k: np.log10(np.maximum(a, 1e-30) / np.maximum(a[:1], 1e-30)) for k, a in raw.items()}
     curves = {name: curve_summary(arr) for name, arr in raw.items()}
     return rows, curves, raw

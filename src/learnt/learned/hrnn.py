@@ -139,6 +139,9 @@ class HierarchicalRNN(nn.Module):
     # ------------------------------------------------------------------ state
     def init(self, params: Params, n_problems: int = 1) -> State:
         dt = self.w_update.dtype
+        # initial RNN states are meta-learned: keep their graph while meta-training
+        learn_h0 = self.training and torch.is_grad_enabled()
+        h0 = lambda v, dev: (v if learn_h0 else v.detach()).to(dev)  # noqa: E731
         state: State = {}
         for k, p in params.items():
             n, dev = p.numel(), p.device
@@ -151,12 +154,12 @@ class HierarchicalRNN(nn.Module):
             else:
                 log_lr = torch.full((1, n), math.log(self.init_lr), device=dev, dtype=dt)
             zeros = lambda rows: torch.zeros(rows, n, device=dev, dtype=dt)  # noqa: E731
-            state[k] = {"h": self.h0_param.detach().to(dev).unsqueeze(1).expand(-1, n).clone(),
+            state[k] = {"h": h0(self.h0_param, dev).unsqueeze(1).expand(-1, n).clone(),
                         "m": zeros(self.n_scales), "ms": zeros(self.n_scales), "log_lr": log_lr,
                         "inp_decay": zeros(1), "scl_decay": zeros(1),
-                        "ht": self.h0_tensor.detach().to(dev).unsqueeze(1).expand(-1, n_problems).clone()}
+                        "ht": h0(self.h0_tensor, dev).unsqueeze(1).expand(-1, n_problems).clone()}
         dev = next(iter(params.values())).device if params else self.w_update.device
-        state[GLOBAL] = {"hg": self.h0_global.detach().to(dev).unsqueeze(1).expand(-1, n_problems).clone()}
+        state[GLOBAL] = {"hg": h0(self.h0_global, dev).unsqueeze(1).expand(-1, n_problems).clone()}
         return state
 
     def _layout(self, sizes: tuple[int, ...], K: int, device) -> tuple[Tensor, Tensor, Tensor]:

@@ -30,16 +30,23 @@ def run_on_split(rule, family, split: str, *, n_tasks: int, steps: int, seed: in
     ``accuracy`` on that held-out split, at the final step, to (n_tasks * K,) tensors.
     """
     curves, metrics = [], []
-    for i in range(n_tasks):
-        g = make_generator(seed, split, i)
-        task = family.sample(g, n_problems)
-        params = task.init_params(g)
-        state = rule.init(params, task.n_problems)
-        res = unroll(task, rule, params, state, task.batches(split, g), steps,
-                     differentiable=False, lr=lr, check=False)
-        curves.append(res.losses)
-        if metrics_split is not None:
-            metrics.append(task.metrics(res.params, metrics_split))
+    was_training = getattr(rule, "training", None)
+    if was_training:
+        rule.eval()  # evaluation mode: e.g. no random initial learning rates
+    try:
+        for i in range(n_tasks):
+            g = make_generator(seed, split, i)
+            task = family.sample(g, n_problems)
+            params = task.init_params(g)
+            state = rule.init(params, task.n_problems)
+            res = unroll(task, rule, params, state, task.batches(split, g), steps,
+                         differentiable=False, lr=lr, check=False)
+            curves.append(res.losses)
+            if metrics_split is not None:
+                metrics.append(task.metrics(res.params, metrics_split))
+    finally:
+        if was_training:
+            rule.train()
     curves = torch.cat(curves, dim=1)
     if metrics_split is None:
         return curves
@@ -72,4 +79,20 @@ def tune_lr(name: str, lrs: Sequence[float], score: Callable[[object], float]) -
 
 def final_mean(curves: Tensor) -> float:
     """Mean final loss over problems (+inf if any diverged)."""
-    return float(finite_or_inf(curves[-1].numpy()).mean())
+    return float(finite_or_inf(curves[-1].cpu().numpy()).mean())
+
+
+def per_problem(curves: Tensor, metric: str = "final_loss") -> np.ndarray:
+    """One number per problem from (steps + 1, n) loss curves.
+
+    ``final_loss``: the loss at the last step. ``log10_ratio``: ``log10(f_T / f_0)`` (scale
+    free; for losses >= 0 such as gaps to a lower bound). Diverged runs give +inf.
+    """
+    c = curves.detach().double().cpu().numpy()
+    if metric == "final_loss":
+        return finite_or_inf(c[-1])
+    if metric == "log10_ratio":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.log10(np.maximum(c[-1], 1e-30) / np.maximum(c[0], 1e-30))
+        return finite_or_inf(np.where(np.isfinite(c[-1]), r, np.inf))
+    raise ValueError(f"unknown metric {metric!r}; expected 'final_loss' or 'log10_ratio'")

@@ -30,6 +30,7 @@ from learnt.tasks.functions import (
 from learnt.tasks.random_data import SoftmaxRegressionFamily, TinyMLPFamily
 from learnt.tasks.random_problems import BowlFamily, LogSumExpFamily, RandomQuadraticFamily
 from learnt.tasks.transforms import (
+    GapObjective,
     LogObjective, NoisyGradient, RescaledParams, SparseGradient, SumOfProblems, TaskWrapper, describe,
 )
 
@@ -87,6 +88,8 @@ class EnsembleFamily:
         sparse_fraction: fraction of gradient coordinates :class:`SparseGradient` drops.
         rescale_decades: orders of magnitude spanned by :class:`RescaledParams` scales.
         log_eps: ``eps`` of :class:`LogObjective`.
+        gap: optimize ``f - lower_bound`` (>= 0; see :class:`GapObjective`), which
+            scale-free meta-objectives like ``log(f_t / f_0)`` need.
     """
 
     names: tuple[str, ...] = tuple(ENSEMBLE_FAMILIES)
@@ -101,6 +104,7 @@ class EnsembleFamily:
     sparse_fraction: float = 0.5
     rescale_decades: float = 2.0
     log_eps: float = 1e-6
+    gap: bool = False
     dtype: torch.dtype = torch.float32
     device: str = "cpu"
 
@@ -152,4 +156,4 @@ class EnsembleFamily:
             task = SparseGradient(task, self.sparse_fraction)
         if apply["noisy"]:
             task = NoisyGradient(task, self.noise_scale)
-        return task
+        return GapObjective(task) if self.gap else task

@@ -232,6 +232,35 @@ class RescaledParams(TaskWrapper):
         return self.task.loss({k: v * s[k] for k, v in params.items()}, batch)
 
 
+class GapObjective(TaskWrapper):
+    """Optimizes ``f - lower_bound`` (>= 0), so scale-free meta-objectives such as
+    ``log(f_t / f_0)`` are defined for problems whose minimum is negative."""
+
+    tag = "gap"
+
+    def __init__(self, task: Any) -> None:
+        super().__init__(task)
+        lb = getattr(task, "lower_bound", None)
+        if lb is None or not math.isfinite(lb):
+            raise ValueError(f"GapObjective needs a finite lower_bound; {describe(task)} has {lb!r}")
+        self._lb = float(lb)
+
+    def loss(self, params: Params, batch: Any = None) -> Tensor:
+        return self.task.loss(params, batch) - self._lb
+
+    @property
+    def lower_bound(self) -> float:
+        return 0.0
+
+    @property
+    def min_value(self) -> float | None:
+        inner = getattr(self.task, "min_value", None)
+        return None if inner is None else inner - self._lb
+
+    def describe(self) -> str:
+        return describe(self.task)
+
+
 class LogObjective(TaskWrapper):
     """Optimizes ``log(max(f - lower_bound, 0) + eps)``.
 

@@ -1,0 +1,173 @@
+"""The hierarchical RNN optimizer: conformance, per-problem independence, the paper's
+output parametrisation, and use through torch.optim."""
+import copy
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from learnt.functional import adam, chain, ClipByGlobalNorm
+from learnt.learned import HierarchicalRNN, load_rule, save_rule
+from learnt.learned.hrnn import GLOBAL
+from learnt.meta import MetaTrainConfig, MetaTrainer
+from learnt.optim import RuleOptimizer
+from tests.learned.test_conformance import (check_determinism, check_float64, check_gradients_reach_every_parameter,
+                                            check_lr_multiplies, check_no_input_mutation, check_shapes,
+                                            check_state_dict_round_trip)
+
+
+def hrnn_factory(**kw):
+    return HierarchicalRNN(**{"param_hidden": 6, "tensor_hidden": 7, "global_hidden": 5, **kw})
+
+
+@pytest.mark.parametrize("check", [check_shapes, check_determinism, check_state_dict_round_trip,
+                                   check_no_input_mutation, check_float64, check_lr_multiplies])
+def test_hrnn_conformance(check):
+    check(hrnn_factory)
+
+
+def test_gradients_reach_every_parameter_once_the_lr_readout_is_nonzero():
+    # at init the lr readout is zero (as in the paper), which makes d/d(lr momentum) exactly 0;
+    # any trained rule has a nonzero readout
+    def factory(**kw):
+        rule = hrnn_factory(**kw)
+        with torch.no_grad():
+            rule.w_lr.normal_(0, 0.1)
+            rule.b_lr.fill_(0.05)
+        return rule
+    check_gradients_reach_every_parameter(factory)
+
+
+def _grads(params, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return {k: torch.randn(p.shape, generator=g) for k, p in params.items()}
+
+
+def test_stacked_problems_do_not_interact():
+    rule = hrnn_factory()
+    params = {"w": torch.zeros(4, 3, 5), "b": torch.zeros(4, 5)}
+    state = rule.init(params, n_problems=4)
+    alone_params = {k: v[2:3] for k, v in params.items()}
+    alone_state = rule.init(alone_params, n_problems=1)
+    for step in range(3):
+        grads = _grads(params, seed=step)
+        upd, state = rule.update(grads, state, params)
+        upd1, alone_state = rule.update({k: v[2:3] for k, v in grads.items()}, alone_state, alone_params)
+        for k in params:
+            torch.testing.assert_close(upd[k][2:3], upd1[k], atol=1e-6, rtol=1e-5)
+    # pooling across problems would make problem 2 depend on problem 0's gradients
+    grads = _grads(params, seed=9)
+    grads2 = {k: v.clone() for k, v in grads.items()}
+    grads2["w"][0] *= 100
+    a, _ = rule.update(grads, state, params)
+    b, _ = rule.update(grads2, state, params)
+    torch.testing.assert_close(a["w"][2], b["w"][2])
+
+
+def test_first_step_has_the_per_tensor_rms_of_exp_log_lr_minus_one():
+    # direction normalised to unit RMS per tensor, times exp(log lr + offset), offset -1 at init
+    rule = hrnn_factory(init_lr=3e-3).eval()
+    params = {"w": torch.zeros(7, 4), "b": torch.zeros(4)}
+    upd, _ = rule.update(_grads(params), rule.init(params), params)
+    for k in params:
+        rms = upd[k].pow(2).mean().sqrt().item()
+        assert rms == pytest.approx(3e-3 * math.exp(-1), rel=1e-4)
+
+
+def test_initial_learning_rates_are_drawn_only_while_meta_training():
+    rule = hrnn_factory(init_lr=1e-3, init_lr_range=(1e-6, 1e-2))
+    params = {"w": torch.zeros(3, 10)}
+    torch.manual_seed(0)
+    drawn = rule.init(params, n_problems=3)["w"]["log_lr"]
+    assert drawn.min() >= math.log(1e-6) and drawn.max() <= math.log(1e-2)
+    assert len(torch.unique(drawn)) == 3  # one draw per problem
+    rule.eval()
+    fixed = rule.init(params, n_problems=3)["w"]["log_lr"]
+    assert torch.allclose(fixed, torch.full_like(fixed, math.log(1e-3)))
+
+
+def test_invalid_construction_is_a_clear_error():
+    with pytest.raises(ValueError, match="init_lr=0"):
+        HierarchicalRNN(init_lr=0)
+    with pytest.raises(ValueError, match="init_lr_range"):
+        HierarchicalRNN(init_lr_range=(1e-2, 1e-6))
+    with pytest.raises(ValueError, match="not divisible by n_problems=3"):
+        HierarchicalRNN().init({"w": torch.zeros(4)}, n_problems=3)
+
+
+def test_save_load_round_trip(tmp_path):
+    rule = hrnn_factory(init_lr_range=(1e-5, 1e-2))
+    save_rule(rule, tmp_path / "h.pt")
+    back = load_rule(tmp_path / "h.pt", expected_kind="hrnn")
+    params = {"w": torch.zeros(3, 2)}
+    rule.eval(), back.eval()
+    a, _ = rule.update(_grads(params), rule.init(params), params)
+    b, _ = back.update(_grads(params), back.init(params), params)
+    torch.testing.assert_close(a["w"], b["w"], atol=0, rtol=0)
+
+
+def _model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 1))
+
+
+def _steps(model, opt, n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(n):
+        x = torch.randn(16, 5, generator=g)
+        opt.zero_grad()
+        nn.functional.mse_loss(model(x), x.sum(1, keepdim=True)).backward()
+        opt.step()
+
+
+def test_through_torch_optim_with_global_state_round_trip():
+    rule = hrnn_factory().eval()
+    m1 = _model()
+    o1 = RuleOptimizer(m1.parameters(), rule)
+    _steps(m1, o1, 3)
+    assert GLOBAL in o1.rule_state[0]
+    sd = copy.deepcopy(o1.state_dict())
+    assert "rule_state" in sd
+    m2 = copy.deepcopy(m1)
+    o2 = RuleOptimizer(m2.parameters(), rule)
+    o2.load_state_dict(sd)
+    _steps(m1, o1, 3, seed=1)
+    _steps(m2, o2, 3, seed=1)
+    for a, b in zip(m1.parameters(), m2.parameters()):
+        torch.testing.assert_close(a, b, atol=1e-7, rtol=1e-6)
+    # without the global state the trajectory differs: it is really used
+    m3 = copy.deepcopy(m2)
+    o3 = RuleOptimizer(m3.parameters(), rule)
+    o3.load_state_dict({k: v for k, v in sd.items() if k != "rule_state"})
+    _steps(m3, o3, 1, seed=2)
+    _steps(m2, o2, 1, seed=2)
+    assert any(not torch.allclose(a, b) for a, b in zip(m2.parameters(), m3.parameters()))
+
+
+def test_chain_transform_state_lives_in_rule_state():
+    model = _model()
+    opt = RuleOptimizer(model.parameters(), chain(ClipByGlobalNorm(1.0), adam(0.01)))
+    _steps(model, opt, 2)
+    assert "__transform0__" in opt.rule_state[0]
+
+
+def test_meta_training_survives_a_nan_task_and_stays_finite(tmp_path):
+    from learnt.tasks import QuadraticFamily
+
+    class SometimesNaN:
+        n_problems = 2
+
+        def sample(self, g, n_problems=None):
+            task = QuadraticFamily(dim=3, n_problems=2).sample(g, n_problems)
+            if torch.rand((), generator=g) < 0.5:
+                task.W = task.W * float("nan")
+            return task
+
+    rule = hrnn_factory(init_lr_range=(1e-4, 1e-2))
+    cfg = MetaTrainConfig(iterations=6, unroll_steps=6, truncation=3, objective="log_ratio", val_every=3)
+    res = MetaTrainer(rule, SometimesNaN(), cfg, out_dir=tmp_path, progress=False).train()
+    import json
+    logs = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert res.iterations == 6 and any(r["skipped"] for r in logs)
+    assert all(torch.isfinite(p).all() for p in rule.parameters())
