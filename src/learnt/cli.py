@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = ap.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the experiments and pretrained rules")
+    p = sub.add_parser("table", help="print the rows of a results.json as a table")
+    p.add_argument("results", type=Path, help="a results.json written by `learnt reproduce`")
+    p.add_argument("--markdown", action="store_true", help="Markdown instead of plain text")
     p = sub.add_parser("reproduce", help="meta-train, evaluate against tuned baselines, write results.json + plots")
     _common(p)
     p.add_argument("--resume", action="store_true", help="continue meta-training from OUT/meta/checkpoint.pt")
@@ -65,6 +68,18 @@ def _run(args) -> int:
         for name, e in sorted(experiments.EXPERIMENTS.items()):
             print(f"  {name:<22} {e.description}")
         print("pretrained rules:", ", ".join(pretrained.available()) or "(none)")
+        return 0
+
+    if args.command == "table":
+        import json
+        from learnt.experiments.results import markdown_table
+        if not args.results.is_file():
+            raise ValueError(f"results file {str(args.results)!r} does not exist; expected OUT/results.json")
+        try:
+            rows = json.loads(args.results.read_text())["rows"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ValueError(f"{str(args.results)!r} is not a learnt results.json (no rows)") from None
+        print(markdown_table(rows) if args.markdown else format_table(rows))
         return 0
 
     exp = experiments.get(args.name)

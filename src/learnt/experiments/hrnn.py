@@ -55,7 +55,7 @@ class HRNNConfig:
 def _train_default() -> MetaTrainConfig:
     return MetaTrainConfig(iterations=1000, truncation=20, truncation_sampling="heavy_tailed",
                            truncations_mean=5.0, truncation_extra_mean=20.0, objective="log_ratio",
-                           meta_lr=3e-4, clip_norm=1.0, val_every=50, checkpoint_every=25)
+                           meta_lr=1e-3, clip_norm=1.0, val_every=50, checkpoint_every=25)
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ class HRNNGeneralizationConfig:
     training: HRNNEnsembleConfig = field(default_factory=HRNNEnsembleConfig)
     settings: tuple[str, ...] = tuple(GEN_SETTINGS)
     baselines: BaselineConfig = field(default_factory=lambda: BaselineConfig(methods=("sgd", "rmsprop", "adam")))
-    eval: EvalConfig = field(default_factory=lambda: EvalConfig(steps=2000, val_problems=8, test_problems=16))
+    eval: EvalConfig = field(default_factory=lambda: EvalConfig(steps=2400, val_problems=4, test_problems=16))
     lstm: str = "l2l-mlp"
     device: str = "cpu"
 

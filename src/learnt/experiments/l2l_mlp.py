@@ -166,7 +166,7 @@ class ConvTaskConfig:
 class L2LConvConfig:
     task: ConvTaskConfig = field(default_factory=ConvTaskConfig)
     optimizer: L2LConfig = field(default_factory=L2LConfig)
-    train: MetaTrainConfig = field(default_factory=lambda: MetaTrainConfig(iterations=1500, val_every=50))
+    train: MetaTrainConfig = field(default_factory=lambda: MetaTrainConfig(iterations=1000, val_every=50))
     baselines: BaselineConfig = field(default_factory=BaselineConfig)
     eval: EvalConfig = field(default_factory=lambda: EvalConfig(val_problems=16, test_problems=50))
     long_steps: int = 200

@@ -63,6 +63,8 @@ def _jsonable(x):
 
 
 def _fmt(x) -> str:
+    if x == "inf":
+        return "diverged"
     if isinstance(x, str):
         return x
     if x is None or (isinstance(x, float) and math.isnan(x)):
@@ -76,24 +78,29 @@ def _fmt(x) -> str:
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """A plain-text table of rows: setting, method, metric, mean ± ci95, n, extras."""
-    lines = [f"{'setting':<14} {'method':<12} {'metric':<14} {'mean ± ci95':<24} {'n':>4}  notes"]
+    lines = [f"{'setting':<14} {'method':<12} {'metric':<16} {'mean ± ci95':<24} {'n':>4}  notes"]
     for r in rows:
         notes = []
         if "lr" in r:
             notes.append(f"lr={r['lr']:.3g}")
         if "p_vs" in r:
-            notes.append("p<" + ",".join(f"{k}:{v:.2g}" for k, v in r["p_vs"].items()))
+            notes.append("p(this<other) " + " ".join(f"{k}={v:.2g}" for k, v in r["p_vs"].items()))
         ms = f"{_fmt(r['mean'])} ± {_fmt(r['ci95'])}"
-        lines.append(f"{r['setting']:<14} {r['method']:<12} {r['metric']:<14} {ms:<24} {r['n']:>4}  {' '.join(notes)}")
+        lines.append(f"{r['setting']:<14} {r['method']:<12} {r['metric']:<16} {ms:<24} {r['n']:>4}  {' '.join(notes)}")
     return "\n".join(lines)
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """The same rows as a Markdown table (for the README)."""
-    out = ["| setting | method | metric | mean ± 95% CI | n | tuned lr | one-sided p (learned < baseline) |",
+    out = ["| setting | method | metric | mean ± 95% CI | n | tuned lr | one-sided p (this < other) |",
            "|---|---|---|---|---|---|---|"]
     for r in rows:
-        p = ", ".join(f"{k}: {v:.1e}" for k, v in r.get("p_vs", {}).items())
+        p = ", ".join(f"{k}: {_fmt_p(v)}" for k, v in r.get("p_vs", {}).items())
         lr = f"{r['lr']:.3g}" if "lr" in r else ""
-        out.append(f"| {r['setting']} | {r['method']} | {r['metric']} | {_fmt(r['mean'])} ± {_fmt(r['ci95'])} | {r['n']} | {lr} | {p} |")
+        out.append(f"| {r['setting']} | {r['method']} | {r['metric']} | {_fmt(r['mean'])} ± {_fmt(r['ci95'])} "
+                   f"| {r['n']} | {lr} | {p} |")
     return "\n".join(out)
+
+
+def _fmt_p(p: float) -> str:
+    return f"{p:.1e}" if p < 0.001 else f"{p:.3f}"
