@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from learnt.experiments.results import curve_summary, stat_row
-from learnt.meta.evaluate import lr_grid, per_problem, run_on_split, tune_lr
+from learnt.meta.evaluate import RATIO_FLOOR, lr_grid, per_problem, run_on_split, tune_lr
 from learnt.meta.stats import finite_or_inf, paired_wilcoxon_less
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,6 @@ def compare(learned: dict, tuned: dict[str, tuple[float, dict]], family, ev: Eva
             rows.append(stat_row(name, setting, metric, final[name][metric], **extra))
     if ev.metric == "log10_ratio":  # mixed problems: average progress, not raw losses
         with np.errstate(divide="ignore", invalid="ignore"):
-            raw = {k: np.log10(np.maximum(a, 1e-30) / np.maximum(a[:1], 1e-30)) for k, a in raw.items()}
+            raw = {k: np.log10(np.maximum(a / np.maximum(a[:1], 1e-30), RATIO_FLOOR)) for k, a in raw.items()}
     curves = {name: curve_summary(arr) for name, arr in raw.items()}
     return rows, curves, raw

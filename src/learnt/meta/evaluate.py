@@ -82,17 +82,22 @@ def final_mean(curves: Tensor) -> float:
     return float(finite_or_inf(curves[-1].cpu().numpy()).mean())
 
 
+RATIO_FLOOR = 1e-8
+
+
 def per_problem(curves: Tensor, metric: str = "final_loss") -> np.ndarray:
     """One number per problem from (steps + 1, n) loss curves.
 
     ``final_loss``: the loss at the last step. ``log10_ratio``: ``log10(f_T / f_0)`` (scale
-    free; for losses >= 0 such as gaps to a lower bound). Diverged runs give +inf.
+    free; for losses >= 0 such as gaps to a lower bound), floored at ``log10(RATIO_FLOOR)``
+    = -8 so that problems solved to float32 precision count as solved rather than as -30.
+    Diverged runs give +inf.
     """
     c = curves.detach().double().cpu().numpy()
     if metric == "final_loss":
         return finite_or_inf(c[-1])
     if metric == "log10_ratio":
         with np.errstate(divide="ignore", invalid="ignore"):
-            r = np.log10(np.maximum(c[-1], 1e-30) / np.maximum(c[0], 1e-30))
+            r = np.log10(np.maximum(c[-1] / np.maximum(c[0], 1e-30), RATIO_FLOOR))
         return finite_or_inf(np.where(np.isfinite(c[-1]), r, np.inf))
     raise ValueError(f"unknown metric {metric!r}; expected 'final_loss' or 'log10_ratio'")
