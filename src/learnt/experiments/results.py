@@ -92,13 +92,13 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """The same rows as a Markdown table (for the README)."""
-    out = ["| setting | method | metric | mean ± 95% CI | n | tuned lr | one-sided p (this < other) |",
-           "|---|---|---|---|---|---|---|"]
+    out = ["| setting | method | metric | mean ± 95% CI | median | n | tuned lr | one-sided p (this < other) |",
+           "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         p = ", ".join(f"{k}: {_fmt_p(v)}" for k, v in r.get("p_vs", {}).items())
         lr = f"{r['lr']:.3g}" if "lr" in r else ""
         out.append(f"| {r['setting']} | {r['method']} | {r['metric']} | {_fmt(r['mean'])} ± {_fmt(r['ci95'])} "
-                   f"| {r['n']} | {lr} | {p} |")
+                   f"| {_fmt(r.get('median'))} | {r['n']} | {lr} | {p} |")
     return "\n".join(out)
 
 
