@@ -232,8 +232,11 @@ def lr_evaluate(cfg: LRRobustnessConfig, ctx: RunContext, rule):
         finite = [f for f in finals if math.isfinite(f)]
         worst = max(finals) if finite else math.inf
         ratio = worst / min(finite) if finite else math.inf
+        best_i = int(np.argmin([f if math.isfinite(f) else math.inf for f in finals]))
         rows.append({"method": method, "setting": cfg.problem, "metric": "worst_to_best_ratio", "mean": ratio,
-                     "ci95": math.nan, "n": len(grid), "lr_span": [cfg.lr_low, cfg.lr_high]})
+                     "ci95": math.nan, "n": len(grid), "lr_span": [cfg.lr_low, cfg.lr_high],
+                     "best": finals[best_i], "best_lr": grid[best_i], "worst": worst,
+                     "worst_lr": grid[int(np.argmax(finals))]})
         sweep[method] = {"lr": grid, "final_loss": finals}
     return rows, {}, {"sweep": sweep}
 
