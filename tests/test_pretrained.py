@@ -13,7 +13,7 @@ from learnt.tasks import QuadraticFamily
 
 
 def test_available_lists_the_shipped_rules():
-    assert {"l2l-quadratic", "l2l-mlp", "l2l-conv"} <= set(learnt.pretrained.available())
+    assert {"l2l-quadratic", "l2l-mlp", "l2l-conv", "hrnn"} <= set(learnt.pretrained.available())
 
 
 def test_unknown_name_is_a_clear_error():
@@ -67,3 +67,21 @@ def test_pretrained_conv_rule_routes_named_groups():
     after = [*conv.parameters(), *fc.parameters()]
     assert all(not torch.equal(a, b) for a, b in zip(before, after))
     assert np.isclose(rule.assign("conv.0") == "conv", True) and rule.assign("fc.0") == "fc"
+
+
+def test_pretrained_hrnn_trains_a_user_module_through_torch_optim():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 1))
+    opt = learnt.RuleOptimizer(model.parameters(), learnt.pretrained.load("hrnn"))
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(10, 1, generator=g)
+    x_test = torch.randn(256, 10, generator=g)
+    first = nn.functional.mse_loss(model(x_test), x_test @ w).item()
+    for _ in range(300):
+        x = torch.randn(64, 10, generator=g)
+        opt.zero_grad()
+        nn.functional.mse_loss(model(x), x @ w).backward()
+        opt.step()
+    last = nn.functional.mse_loss(model(x_test), x_test @ w).item()
+    assert last < 0.1 * first
+    assert "__global__" in opt.rule_state[0]

@@ -30,7 +30,8 @@ NOTES = {
                           "paired, on 2 layers (though one bad run puts its mean above Adam's), and fails on "
                           "ReLU, as the paper reports (Fig. 5).",
     "l2l-conv": "The paper's two-LSTM variant (one LSTM for conv/batch-norm parameters, one for fully "
-                "connected ones) on a 3-layer conv net with batch norm, scaled to 8x8 digits.",
+                "connected ones) on a 3-layer conv net with batch norm, scaled to 8x8 digits. As on the MLP, "
+                "it reaches a much lower training loss than every tuned baseline and a lower held-out accuracy.",
     "hrnn-ensemble": "Scale-free progress log10(f_T / f_0) on held-out problems of the 13 training families "
                      "(with the paper's transformations), 200 steps. SGD diverges on some test problem even at "
                      "its validation-tuned rate. The LSTM row is the shipped l2l-mlp optimizer (trained on the "
