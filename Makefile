@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	OMP_NUM_THREADS=2 $(BIN)/learnt reproduce l2l-quadratic --quick --out runs/demo
+	$(BIN)/learnt reproduce l2l-quadratic --quick --threads 1 --out runs/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests
