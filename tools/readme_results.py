@@ -37,7 +37,11 @@ NOTES = {
                      "its validation-tuned rate. The LSTM row is the shipped l2l-mlp optimizer (trained on the "
                      "digits MLP, not on the ensemble).",
     "hrnn-generalization": "Problems the HRNN never saw, for 2400 steps (10x its mean meta-training unroll), "
-                           "with the user-facing initial learning rate 1e-3.",
+                           "with the user-facing initial learning rate 1e-3. **The HRNN loses here**: it is "
+                           "competitive only on the sigmoid MLP and blows up on ReLU, 2 layers and the conv net, "
+                           "far behind tuned Adam. The lr-robustness sweep shows why: 1e-3 is at the edge of its "
+                           "stable range on these problems, and our meta-training (1000 runs of ~240 steps, "
+                           "first-order, on a CPU) is far smaller than the paper's.",
     "hrnn-lr-robustness": "Final loss vs the initial learning rate (HRNN) or the learning rate (Adam, RMSprop) "
                           "on the digits sigmoid MLP. The HRNN is excellent from 1e-5 to 3e-4, where Adam and "
                           "RMSprop barely move, but breaks from 3e-3 up: its worst-to-best ratio over the "
