@@ -19,12 +19,12 @@ import torch
 from torch import nn
 
 from learnt.errors import CheckpointError, NonFiniteError
-from learnt.functional.base import tree_detach
 from learnt.io import atomic_torch_save, safe_torch_load
 from learnt.learned.serialization import check_state_dict, save_rule
+from learnt.meta import distributed as dist_
+from learnt.meta.estimators import ESTIMATORS, TruncatedBPTT, make_estimator
 from learnt.meta.objectives import get_objective
-from learnt.meta.unroll import unroll
-from learnt.seeding import make_generator
+from learnt.seeding import derive_seed, make_generator
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,13 @@ class MetaTrainConfig:
     """How phi is meta-trained. One *iteration* is one optimizee run of ``unroll_steps``
     steps cut into truncations of ``truncation`` steps (one meta-update each); with
     ``truncation_sampling="heavy_tailed"`` the number of truncations (1 + Exp) and each
-    truncation's length (``truncation`` + Exp) are drawn per run instead."""
+    truncation's length (``truncation`` + Exp) are drawn per run instead.
+
+    Each meta-step averages the meta-gradients of ``task_shards`` independent runs (each a
+    task of K stacked problems, so K x task_shards problems per step), spread over the
+    torch.distributed ranks; 0 means one shard per rank. Fixing ``task_shards`` makes the
+    numbers independent of how many ranks compute them (resume on another rank count).
+    ``estimator`` picks the meta-gradient estimator (see :mod:`learnt.meta.estimators`)."""
 
     iterations: int = 2000
     unroll_steps: int = 100
@@ -50,8 +56,18 @@ class MetaTrainConfig:
     truncation_sampling: str = "fixed"   # or "heavy_tailed" (Wichrowska et al.)
     truncations_mean: float = 5.0        # heavy_tailed: 1 + Exp(mean) truncations per run
     truncation_extra_mean: float = 20.0  # heavy_tailed: each truncation + Exp(mean) steps
+    estimator: str = "bptt"              # meta-gradient: "bptt", "es" (antithetic) or "pes"
+    sigma: float = 0.01                  # es/pes: std of the Gaussian perturbation of phi
+    n_pairs: int = 8                     # es/pes: antithetic pairs per shard and truncation
+    task_shards: int = 0                 # runs (tasks) averaged per meta-step; 0: one per rank
 
     def __post_init__(self) -> None:
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"estimator={self.estimator!r}; expected one of {list(ESTIMATORS)}")
+        if not self.sigma > 0 or self.n_pairs < 1:
+            raise ValueError(f"sigma={self.sigma}, n_pairs={self.n_pairs}; expected sigma > 0 and n_pairs >= 1")
+        if self.task_shards < 0:
+            raise ValueError(f"task_shards={self.task_shards}; expected >= 0 (0: one per rank)")
         if self.truncation_sampling not in ("fixed", "heavy_tailed"):
             raise ValueError(f"truncation_sampling={self.truncation_sampling!r}; expected 'fixed' or 'heavy_tailed'")
         if self.truncations_mean < 0 or self.truncation_extra_mean < 0:
@@ -63,27 +79,6 @@ class MetaTrainConfig:
         if self.meta_lr <= 0 or self.clip_norm <= 0:
             raise ValueError(f"meta_lr={self.meta_lr}, clip_norm={self.clip_norm}; expected both > 0")
         get_objective(self.objective)
-
-
-class TruncatedBPTT:
-    """Meta-gradient estimator: backpropagate the objective through one truncation.
-
-    ``estimate`` leaves the gradient in ``.grad`` of phi and returns the truncation's end
-    point (detached) and the objective value.
-    """
-
-    def __init__(self, objective: str = "sum", second_order: bool = False) -> None:
-        self.objective = get_objective(objective)
-        self.second_order = second_order
-
-    def estimate(self, rule, task, params, state, batches, steps, f0=None):
-        res = unroll(task, rule, params, state, batches, steps, differentiable=True,
-                     second_order=self.second_order)
-        meta_loss = self.objective(res.losses, f0)
-        if not torch.isfinite(meta_loss):
-            raise NonFiniteError(f"meta-loss is {meta_loss.item()}; expected a finite value")
-        meta_loss.backward()
-        return {k: p.detach() for k, p in res.params.items()}, tree_detach(res.state), float(meta_loss.detach()), res.losses.detach()
 
 
 @dataclass
@@ -107,6 +102,15 @@ class MetaTrainer:
     (lower is better) picks the best phi; a checkpoint is written atomically every
     ``checkpoint_every`` iterations to ``out_dir/checkpoint.pt``, with a JSONL log beside it.
 
+    Distributed: under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) the process group
+    is joined on construction (gloo for CPU, nccl for CUDA tensors). Each rank runs its
+    shards of the iteration's ``task_shards`` runs (shard s > 0 draws from
+    ``make_generator(seed, "train", iteration, 3, s)``), the meta-gradients are averaged
+    over all shards with one all-reduce before clipping and the Adam step, so every rank
+    holds the same phi. Rank 0 alone validates (the score is broadcast), writes the
+    checkpoint, log, ``best.pt`` and shows progress; resume reads rank 0's checkpoint and
+    broadcasts it, so it works with any number of ranks.
+
     Example:
         >>> from learnt.tasks import QuadraticFamily
         >>> from learnt.learned import L2LOptimizer
@@ -121,15 +125,21 @@ class MetaTrainer:
                  progress: bool = True, estimator=None) -> None:
         self.rule, self.family, self.cfg, self.seed = rule, family, config, seed
         self.validate = validate
-        self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.progress = progress
-        self.estimator = estimator or TruncatedBPTT(config.objective, config.second_order)
+        self.dist = dist_.init_distributed()
+        self.out_dir = Path(out_dir) if out_dir is not None and self.dist.is_main else None
+        self.progress = progress and self.dist.is_main
+        self.estimator = estimator or make_estimator(config, seed)
         self.meta_opt = torch.optim.Adam(rule.parameters(), lr=config.meta_lr)
         self.iteration = 0
         self.best_state = copy.deepcopy(rule.state_dict())
         self.best_score = math.inf
         self.best_iteration = -1
         self.history: list[dict] = []
+
+    @property
+    def task_shards(self) -> int:
+        """Runs averaged per meta-step, over all ranks."""
+        return self.cfg.task_shards or self.dist.world_size
 
     # ----------------------------------------------------------------- checkpoints
     @property
@@ -145,11 +155,23 @@ class MetaTrainer:
             "iteration": self.iteration, "seed": self.seed, "config": asdict(self.cfg),
             "best_state": self.best_state, "best_score": self.best_score,
             "best_iteration": self.best_iteration, "history": json.dumps(self.history),
+            "world_size": self.dist.world_size,
         }, self.checkpoint_path)
 
     def load_checkpoint(self, path: str | Path | None = None) -> None:
         path = Path(path) if path is not None else self.checkpoint_path
-        ck = safe_torch_load(path)
+        if self.dist.world_size > 1:  # rank 0 reads, every rank gets the same dict (or error)
+            got = None
+            if self.dist.is_main:
+                try:
+                    got = ("ok", safe_torch_load(path))
+                except CheckpointError as e:
+                    got = ("error", str(e))
+            status, ck = dist_.broadcast_object(got)
+            if status == "error":
+                raise CheckpointError(ck)
+        else:
+            ck = safe_torch_load(path)
         src = str(path)
         if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(f"{src!r} is not a learnt meta-training checkpoint (expected {CHECKPOINT_FORMAT!r})")
@@ -194,35 +216,62 @@ class MetaTrainer:
         return [cfg.truncation + int(exp(cfg.truncation_extra_mean)) for _ in range(n)]
 
     def run_iteration(self, it: int) -> dict:
-        """One optimizee run: sample a task, step it in truncations, one meta-update each.
+        """One meta-training iteration: this rank's shards of ``task_shards`` optimizee runs,
+        stepped in truncations, one (all-reduced) meta-update per truncation.
 
         Any use of torch's global RNG inside (e.g. a rule drawing its initial learning
-        rates) is seeded per iteration, so resumed runs stay identical."""
-        from learnt.seeding import derive_seed
+        rates) is seeded per iteration and shard, so resumed runs stay identical."""
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed(self.seed, "train", it, 2))
             return self._run_iteration(it)
 
-    def _run_iteration(self, it: int) -> dict:
-        cfg = self.cfg
-        g = make_generator(self.seed, "train", it)
+    def _start_shard(self, it: int, s: int) -> _Shard:
+        if s == 0:  # the single-shard stream of earlier versions: old runs stay reproducible
+            g, rng_seed = make_generator(self.seed, "train", it), derive_seed(self.seed, "train", it, 2)
+        else:
+            g, rng_seed = make_generator(self.seed, "train", it, 3, s), derive_seed(self.seed, "train", it, 2, s)
+        torch.manual_seed(rng_seed)
         task = self.family.sample(g)
         params = task.init_params(g)
         state = self.rule.init(params, task.n_problems)
         batches = task.batches("train", g)
-        f0 = None
+        if hasattr(self.estimator, "start_run"):  # the per-run reset hook (ES noise, PES particles)
+            params, state = self.estimator.start_run(self.rule, task, params, state,
+                                                     make_generator(self.seed, "train", it, 4, s))
+        return _Shard(task, params, state, batches, torch.get_rng_state())
+
+    def _run_iteration(self, it: int) -> dict:
+        cfg = self.cfg
+        shards = [self._start_shard(it, s) for s in dist_.shards_of_rank(self.task_shards, self.dist)]
+        phi = list(self.rule.parameters())
+        total = self.task_shards
         losses, norms, skipped = [], [], 0
         for steps in self.truncation_lengths(it):
-            self.meta_opt.zero_grad(set_to_none=True)
-            try:
-                params, state, meta_loss, curve = self.estimator.estimate(
-                    self.rule, task, params, state, batches, steps, f0)
-            except NonFiniteError as e:
-                log.warning("iteration %d: skipping the rest of a bad unroll (%s)", it, e)
+            sums: list[torch.Tensor | None] = [None] * len(phi)
+            loss_sum, bad = 0.0, 0
+            for sh in shards:
+                self.meta_opt.zero_grad(set_to_none=True)
+                torch.set_rng_state(sh.rng)
+                try:
+                    sh.params, sh.state, meta_loss, curve = self.estimator.estimate(
+                        self.rule, sh.task, sh.params, sh.state, sh.batches, steps, sh.f0)
+                except NonFiniteError as e:
+                    log.warning("iteration %d: skipping the rest of a bad unroll (%s)", it, e)
+                    bad = 1
+                    break
+                sh.rng = torch.get_rng_state()
+                if sh.f0 is None:
+                    sh.f0 = curve[0]
+                loss_sum += meta_loss
+                if total > 1:
+                    # float64 sums: 1 process x 2 shards and 2 ranks x 1 shard give the same bits
+                    sums = [s if p.grad is None else (p.grad.double() if s is None else s + p.grad.double())
+                            for s, p in zip(sums, phi)]
+            if total > 1:
+                bad, loss_sum = _average_grads(phi, sums, total, bad, loss_sum)
+            if bad:
+                self.meta_opt.zero_grad(set_to_none=True)
                 skipped += 1
                 break
-            if f0 is None:
-                f0 = curve[0]
             norm = float(torch.nn.utils.clip_grad_norm_(self.rule.parameters(), cfg.clip_norm))
             if not math.isfinite(norm):
                 log.warning("iteration %d: non-finite meta-gradient, update skipped", it)
@@ -230,16 +279,21 @@ class MetaTrainer:
                 skipped += 1
                 break
             self.meta_opt.step()
-            losses.append(meta_loss)
+            losses.append(loss_sum / total)
             norms.append(norm)
         self.meta_opt.zero_grad(set_to_none=True)
         return {"iteration": it, "meta_loss": sum(losses) / len(losses) if losses else math.nan,
                 "grad_norm": max(norms, default=math.nan), "skipped": skipped}
 
+    def _validate(self) -> float:
+        score = float(self.validate(self.rule)) if self.dist.is_main else None
+        return float(dist_.broadcast_object(score))
+
     def train(self, resume: bool = False) -> TrainResult:
         """Run (or continue, with ``resume``) meta-training to ``config.iterations``."""
         if resume:
-            if self.checkpoint_path is None or not self.checkpoint_path.exists():
+            has = dist_.broadcast_object(self.checkpoint_path is not None and self.checkpoint_path.exists())
+            if not has:
                 raise CheckpointError(f"--resume: no checkpoint at {str(self.checkpoint_path)!r}")
             self.load_checkpoint()
         elif self.out_dir is not None and (self.out_dir / "log.jsonl").exists():
@@ -254,7 +308,7 @@ class MetaTrainer:
                 self.iteration = it + 1
                 if self.iteration % cfg.val_every == 0 or self.iteration == cfg.iterations:
                     if self.validate is not None:
-                        score = float(self.validate(self.rule))
+                        score = self._validate()
                         rec["val"] = score
                         self.history.append({"iteration": self.iteration, "val": score})
                         if math.isfinite(score) and score < self.best_score:
@@ -278,6 +332,38 @@ class MetaTrainer:
                                                        "best_val": self.best_score, "seed": self.seed})
         return TrainResult(self.best_state, self.best_score, self.best_iteration, self.iteration,
                            list(self.history), time.perf_counter() - t0)
+
+
+@dataclass
+class _Shard:
+    """One optimizee run of an iteration, carried across its truncations."""
+
+    task: object
+    params: object
+    state: object
+    batches: object
+    rng: torch.Tensor
+    f0: torch.Tensor | None = None
+
+
+def _average_grads(phi: list, sums: list, total: int, bad: int, loss_sum: float) -> tuple[int, float]:
+    """Set ``p.grad`` to the mean over all shards of all ranks (one all-reduce of a flat
+    vector of [grads, has-grad flags, bad flag, loss sum]); returns (any bad, global loss sum).
+    A parameter no shard gave a gradient keeps ``grad=None`` (as a single run would)."""
+    ref = next(p for p in phi)
+    parts = [(s if s is not None else torch.zeros_like(p)).reshape(-1) for s, p in zip(sums, phi)]
+    flags = torch.tensor([float(s is not None) for s in sums] + [float(bad), loss_sum],
+                         dtype=torch.float64, device=ref.device)
+    flat = torch.cat([q.to(torch.float64) for q in parts] + [flags])
+    dist_.all_reduce_sum_(flat)
+    n = sum(p.numel() for p in phi)
+    has = flat[n:n + len(phi)]
+    offset = 0
+    for i, p in enumerate(phi):
+        k = p.numel()
+        p.grad = (flat[offset:offset + k] / total).view_as(p).to(p.dtype) if has[i] > 0 else None
+        offset += k
+    return int(flat[-2].item() > 0), float(flat[-1].item())
 
 
 def _progress(enabled: bool, total: int, initial: int, desc: str):
