@@ -4,7 +4,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
+
+
+def _stats():
+    # imported on first use: scipy.stats costs seconds of import time for every process
+    # (e.g. each torchrun rank) that only meta-trains
+    from scipy import stats
+    return stats
 
 
 def mean_ci95(x) -> tuple[float, float, int]:
@@ -21,7 +27,7 @@ def mean_ci95(x) -> tuple[float, float, int]:
         return math.inf, math.inf, n
     if n == 1:
         return float(a[0]), math.nan, 1
-    half = stats.t.ppf(0.975, n - 1) * a.std(ddof=1) / math.sqrt(n)
+    half = _stats().t.ppf(0.975, n - 1) * a.std(ddof=1) / math.sqrt(n)
     return float(a.mean()), float(half), n
 
 
@@ -44,7 +50,7 @@ def paired_wilcoxon_less(a, b) -> float:
     diff = np.where(ib & ~ia, -big, diff)
     if np.all(diff == 0):
         return 1.0
-    return float(stats.wilcoxon(diff, alternative="less", zero_method="wilcox").pvalue)
+    return float(_stats().wilcoxon(diff, alternative="less", zero_method="wilcox").pvalue)
 
 
 def finite_or_inf(x: np.ndarray) -> np.ndarray:
