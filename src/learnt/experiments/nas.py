@@ -153,6 +153,7 @@ def evaluate(cfg: NASDigitsConfig, ctx: RunContext, searches: dict):
     verdict = _verdict(per)
     extra = {"per_search": per, "selected": selected, "best_so_far": best_so_far, "verdict": verdict,
              "best_architecture": {"method": overall[0], **overall[1]},
+             "val_acc_by_child": {m: [[h["val_acc"] for h in s["history"]] for s in searches[m]] for m in METHODS},
              "batch_logs": {m: [s["batch_log"] for s in searches[m]] for m in METHODS}}
     log.info("%s", verdict)
     return rows, curves, extra
@@ -199,18 +200,24 @@ def plot(results: dict, out: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
-    for ax, (curves, title) in zip(axes, ((results["curves"], "mean validation accuracy of each batch"),
+    for name, accs in results.get("val_acc_by_child", {}).items():
+        for k, acc in enumerate(accs):
+            axes[0].scatter(np.arange(1, len(acc) + 1), acc, s=3, alpha=0.25, marker="o" if name == "controller" else "x",
+                            color="tab:blue" if name == "controller" else "tab:orange", lw=0.6,
+                            label=f"{name} (each child)" if k == 0 else None)
+    for ax, (curves, title) in zip(axes, ((results["curves"], "validation accuracy of sampled children"),
                                           (results["best_so_far"], "best validation accuracy so far"))):
         for name, c in curves.items():
             x = np.asarray(c["step"])
             mean = np.asarray(c["mean"], float)
             ci = np.nan_to_num(np.asarray(c["ci95"], float), nan=0.0, posinf=0.0)
             (line,) = ax.plot(x, mean, "-" if name == "controller" else "--", lw=2 if name == "controller" else 1.5,
-                              label=name)
+                              label=name, color="tab:blue" if name == "controller" else "tab:orange")
             ax.fill_between(x, mean - ci, mean + ci, color=line.get_color(), alpha=0.15, lw=0)
         ax.set_xlabel("sampled architectures")
         ax.set_ylabel("validation accuracy (reward)")
-        ax.set_title(title + " (mean ± 95% CI over searches)", fontsize=9)
+        ax.set_title(title + " (lines: batch mean ± 95% CI over searches)", fontsize=9)
+        ax.set_ylim(0, 1.0)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

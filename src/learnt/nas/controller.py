@@ -23,6 +23,7 @@ from learnt.nas.space import SearchSpace
 class Controller(nn.Module):
     """Stacked-LSTMCell controller over a :class:`SearchSpace`.
 
+    Parameters start uniform in ``[-init_range, init_range]`` drawn from ``seed``.
     ``forward(m, num_layers, g)`` samples ``m`` token sequences; ``forward(..., tokens=T)``
     scores given sequences ``T`` (m, n_tokens). Both return ``(tokens (m, n_tokens) long,
     log_prob (m,), entropy (m,))``; log-prob and entropy carry the graph to the parameters.
@@ -35,7 +36,7 @@ class Controller(nn.Module):
     """
 
     def __init__(self, space: SearchSpace, hidden_size: int = 35, num_layers: int = 2,
-                 init_range: float = 0.1, temperature: float = 1.0) -> None:
+                 init_range: float = 0.1, temperature: float = 1.0, seed: int = 0) -> None:
         super().__init__()
         if hidden_size < 1 or num_layers < 1:
             raise ConfigError(f"controller hidden_size={hidden_size}, num_layers={num_layers}; expected both >= 1")
@@ -53,8 +54,10 @@ class Controller(nn.Module):
         self.w_prev = nn.Linear(H, H, bias=False)
         self.w_curr = nn.Linear(H, H, bias=False)
         self.v = nn.Linear(H, 1, bias=False)
+        g = torch.Generator().manual_seed(seed)  # the initial policy is part of the seeded run
         for p in self.parameters():
-            nn.init.uniform_(p, -init_range, init_range)
+            with torch.no_grad():
+                p.copy_(torch.empty(p.shape).uniform_(-init_range, init_range, generator=g))
 
     def _step(self, x: Tensor, state: list[tuple[Tensor, Tensor]]) -> Tensor:
         for k, cell in enumerate(self.cells):

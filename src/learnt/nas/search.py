@@ -98,7 +98,8 @@ class ArchitectureSearch:
         self.backend = backend if backend is not None else SerialBackend()
         self.workdir = Path(workdir) if workdir is not None else None
         if method == "controller":
-            self.policy = Controller(space, **(controller or {})).to(device)
+            kwargs = {"seed": derive_seed(seed, "train", 0, 3), **(controller or {})}
+            self.policy = Controller(space, **kwargs).to(device)
             self.optimizer: torch.optim.Optimizer | None = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr)
         else:
             self.policy, self.optimizer = UniformPolicy(space), None

@@ -24,6 +24,7 @@ class FailingChild:
         if job.key in self.raise_on:
             raise RuntimeError(f"injected failure for child {job.key}")
         if job.key in self.crash:
+            Path(self.marker_dir).mkdir(parents=True, exist_ok=True)
             marker = Path(self.marker_dir) / ("crashed-" + "-".join(map(str, job.key)))
             if not (self.once and marker.exists()):
                 marker.touch()
