@@ -66,15 +66,29 @@ def with_device(cfg: Any, device: str) -> Any:
 
 
 def run_experiment(exp: Experiment, cfg: Any, ctx: RunContext, trained: Any = None) -> dict[str, Any]:
-    """Meta-train (unless ``trained`` is given), evaluate, write results.json and plots."""
+    """Meta-train (unless ``trained`` is given), evaluate, write results.json and plots.
+
+    Under ``torchrun`` every rank meta-trains (the trainer all-reduces meta-gradients);
+    only rank 0 evaluates and writes; the other ranks return ``{"experiment", "rank",
+    "rows": [], "curves": {}, "wall_seconds"}``.
+    """
+    from learnt.meta.distributed import init_distributed
+
+    info = init_distributed()
     t0 = time.perf_counter()
-    ctx.out.mkdir(parents=True, exist_ok=True)
+    if info.is_main:
+        ctx.out.mkdir(parents=True, exist_ok=True)
     if trained is None:
         trained = exp.meta_train(cfg, ctx)
+    if not info.is_main:
+        return {"experiment": exp.name, "rank": info.rank, "rows": [], "curves": {},
+                "wall_seconds": round(time.perf_counter() - t0, 2)}
     rows, curves, extra = exp.evaluate(cfg, ctx, trained)
     results = {"experiment": exp.name, "budget": ctx.budget, "seed": ctx.seed, "config": to_dict(cfg),
                "environment": environment(ctx.device), "wall_seconds": round(time.perf_counter() - t0, 2),
                "rows": rows, "curves": curves, **extra}
+    if info.world_size > 1:
+        results["environment"]["world_size"] = info.world_size
     path = write_results(ctx.out, results)
     plots = exp.plot(results, ctx.out)
     log.info("wrote %s and %s", path, ", ".join(str(p) for p in plots))
