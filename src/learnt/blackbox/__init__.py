@@ -1,7 +1,8 @@
-"""Functions for learned black-box optimizers (Chen et al. 2017): GP-prior training
-functions and perturbed global-optimisation benchmarks, all K at a time on ``[0, 1]^d``.
+"""Learned black-box optimization (Chen et al. 2017): an LSTM proposer meta-trained on
+GP-prior functions (:mod:`~learnt.blackbox.training`), usable as an Optuna sampler
+(:class:`LearnedSampler`), with the paper's benchmark functions.
 
-Both kinds are called as ``fns(x)`` with x (K, d) -> (K,) or (K, T, d) -> (K, T), are
+Functions (GP samples and perturbed benchmarks) are called as ``fns(x)`` with x (K, d) -> (K,) or (K, T, d) -> (K, T), are
 differentiable in x, and expose ``n_functions`` and ``dim``.
 
 Example:
@@ -16,8 +17,16 @@ from learnt.blackbox.benchmarks import (
     BENCHMARKS, Benchmark, BenchmarkFamily, PerturbedBenchmark, get_benchmark, reflect_into_cube,
 )
 from learnt.blackbox.gp import KERNELS, GPFunctionFamily, GPFunctions, kernel_matrix
+from learnt.blackbox.losses import LOSSES, expected_improvement, loss_ei, loss_oi, loss_sum
+from learnt.blackbox.pretrained import load_pretrained, pretrained_proposers
+from learnt.blackbox.proposer import LSTMProposer, Rollout, load_proposer
+from learnt.blackbox.sampler import LearnedSampler
+from learnt.blackbox.training import BlackBoxTrainConfig, GPPrior, GPQueryFamily, QueryTask, train_proposer
 
 __all__ = [
+    "LearnedSampler", "LSTMProposer", "Rollout", "load_proposer", "load_pretrained", "pretrained_proposers",
+    "LOSSES", "expected_improvement", "loss_ei", "loss_oi", "loss_sum",
+    "BlackBoxTrainConfig", "GPPrior", "GPQueryFamily", "QueryTask", "train_proposer",
     "BENCHMARKS", "Benchmark", "BenchmarkFamily", "PerturbedBenchmark", "get_benchmark", "reflect_into_cube",
     "KERNELS", "GPFunctionFamily", "GPFunctions", "kernel_matrix",
 ]
