@@ -78,7 +78,7 @@ class Pretrained(Method):
         x, y = batch
         out = self.learner(x)
         loss = task_loss(self.task, out, y)
-        score = float((out.argmax(-1) == y).float().mean()) if self.task == "classification" else float(loss)
+        score = float((out.argmax(-1) == y).float().mean()) if self.task == "classification" else float(loss.detach())
         return loss, {"score": score}
 
 

@@ -14,6 +14,7 @@ changes the pixels; later loads take well under a second.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -73,8 +74,10 @@ class GlyphConfig:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def hershey_glyphs() -> list[tuple[str, str, list[list[tuple[float, float]]]]]:
-    """All distinct Hershey glyphs as ``(alphabet, char code, strokes)``, in a fixed order.
+@functools.lru_cache(maxsize=1)
+def hershey_glyphs() -> tuple[tuple[str, str, list[list[tuple[float, float]]]], ...]:
+    """All distinct Hershey glyphs as ``(alphabet, char code, strokes)``, in a fixed order
+    (parsed once per process; treat as read-only).
 
     Glyphs equal up to translation and scale (after rounding to a 1/20 grid of the extent)
     are kept once, under the first font that has them.
@@ -99,7 +102,7 @@ def hershey_glyphs() -> list[tuple[str, str, list[list[tuple[float, float]]]]]:
                 continue
             seen.add(key)
             out.append((font, f"{ord(ch):04x}", strokes))
-    return out
+    return tuple(out)
 
 
 def _segments(strokes: list[list[tuple[float, float]]]) -> Tensor:
@@ -153,7 +156,7 @@ def render_drawers(segs: Tensor, cfg: GlyphConfig, g: torch.Generator) -> Tensor
 
 def render_glyphs(cfg: GlyphConfig, progress: bool = False) -> dict:
     """Render every class (no cache): images uint8 (n_classes, drawers, 1, size, size), names, alphabets."""
-    glyphs = hershey_glyphs()
+    glyphs = list(hershey_glyphs())
     if cfg.max_per_alphabet > 0:
         kept, per = [], {}
         for gl in glyphs:

@@ -6,8 +6,8 @@ method.meta_loss(batch)``, backward, gradient-norm clip, Adam step. Batch ``i`` 
 ``sample(i)``, and torch's global RNG is reseeded per iteration, so a resumed run reaches
 the same numbers as an uninterrupted one. Nothing of one episode's graph outlives its
 iteration (the loss is reduced to floats before the next episode), so memory stays flat.
-Every ``val_every`` iterations ``validate(method)`` (higher is better, e.g. accuracy)
-selects the best meta-parameters; ``checkpoint.pt`` (atomic), ``log.jsonl`` and ``best.pt``
+Every ``val_every`` iterations ``validate(method)`` (higher is better, e.g. accuracy;
+it may return ``(score, info_dict)`` to log more in the history) selects the best meta-parameters; ``checkpoint.pt`` (atomic), ``log.jsonl`` and ``best.pt``
 go to ``out_dir``.
 """
 from __future__ import annotations
@@ -163,10 +163,11 @@ class EpisodicTrainer:
                 self.iteration += 1
                 if self.iteration % self.cfg.val_every == 0 or self.iteration == self.cfg.episodes:
                     if self.validate is not None:
-                        score = float(self.validate(self.method))
+                        v = self.validate(self.method)
+                        score, info = (float(v[0]), dict(v[1])) if isinstance(v, tuple) else (float(v), {})
                         self.method.train()
                         rec["val"] = score
-                        self.history.append({"iteration": self.iteration, "val": score})
+                        self.history.append({"iteration": self.iteration, "val": score, **info})
                         if math.isfinite(score) and score > self.best_score:
                             self.best_score, self.best_iteration = score, self.iteration
                             self.best_state = copy.deepcopy(self.method.state_dict())
