@@ -1,0 +1,355 @@
+"""``imitation-particle`` and ``imitation-blocks``: one-shot imitation (Duan et al. 2017).
+
+Particle reaching: the three demo-conditioned architectures of the paper (plain LSTM, LSTM
+with attention, final state with attention), trained by behaviour cloning on demo pairs of
+target colours 0-7, tested on unseen demos x unseen configurations, by number of landmarks,
+for training colours and for the held-out colours 8 and 9.
+
+Block stacking: the demonstration/context/manipulation policy trained by behaviour cloning
+and by DAgger (branching off the BC run, same total iterations) on the 140 training layouts,
+tested by number of stages on training and on the 43 held-out layouts, each episode with an
+unseen demo and an unseen scene (the same demos and scenes for BC and DAgger).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from learnt.experiments.base import Experiment, RunContext
+from learnt.experiments.results import stat_row
+from learnt.imitation import particle as P
+from learnt.imitation.block_expert import benchmark_tasks
+from learnt.imitation.block_policy import BlockLoss, BlockStackPolicy
+from learnt.imitation.blockworld import layout_stages
+from learnt.imitation.demos import Trajectories, collect_blocks, collect_particle, load_or_collect
+from learnt.imitation.particle_policies import ARCHITECTURES, make_particle_policy
+from learnt.imitation.rollout import rollout_blocks, rollout_particle
+from learnt.imitation.training import ImitationTrainConfig, ImitationTrainer, mse_loss
+from learnt.io import safe_torch_load
+from learnt.seeding import derive_seed
+
+PAPER_PARTICLE_10 = {"lstm": 0.505, "lstm-attention": 0.859, "final-attention": 1.0}
+PAPER_DAGGER_TEST = {2: 0.949, 4: 0.770, 5: 0.659, 6: 0.506, 7: 0.365, 8: 0.180}
+
+
+def _rng(seed: int, split: str, *extra: int) -> np.random.Generator:
+    return np.random.default_rng(derive_seed(seed, split, *extra))
+
+
+# ============================================================================ particles
+@dataclass(frozen=True)
+class ParticleConfig:
+    architectures: tuple[str, ...] = ARCHITECTURES
+    train_colours: int = 8            # targets 0..train_colours-1 train; the rest are held out
+    demos: int = 1600
+    noise: float = 0.1
+    hidden: int = 64
+    train: ImitationTrainConfig = field(default_factory=lambda: ImitationTrainConfig(
+        iterations=2000, batch_pairs=32, states_per_pair=16, checkpoint_every=250, log_every=100))
+    landmarks: tuple[int, ...] = (2, 4, 6, 8, 10)
+    eval_episodes: int = 200          # per (landmark count, split, architecture)
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for a in self.architectures:
+            if a not in ARCHITECTURES:
+                raise ValueError(f"architecture {a!r}: expected some of {list(ARCHITECTURES)}")
+        if not 1 <= self.train_colours < P.N_COLOURS:
+            raise ValueError(f"train_colours={self.train_colours}: expected 1 to {P.N_COLOURS - 1}")
+        for k in self.landmarks:
+            P.check_landmarks(k)
+
+
+def particle_config(budget: str) -> ParticleConfig:
+    cfg = ParticleConfig()
+    if budget == "quick":
+        cfg = dataclasses.replace(cfg, demos=400, eval_episodes=50, landmarks=(2, 6, 10),
+                                  train=dataclasses.replace(cfg.train, iterations=200, checkpoint_every=100))
+    return cfg
+
+
+def _particle_demos(cfg: ParticleConfig, ctx: RunContext) -> Trajectories:
+    def collect():
+        rng = _rng(ctx.seed, "train", 0)
+        targets = rng.integers(0, cfg.train_colours, cfg.demos)
+        k = rng.integers(P.MIN_LANDMARKS, P.MAX_LANDMARKS + 1, cfg.demos)
+        return collect_particle(rng, targets, k, cfg.noise)
+    meta = {"kind": "particle", "seed": ctx.seed, "demos": cfg.demos, "noise": cfg.noise, "colours": cfg.train_colours}
+    return load_or_collect(ctx.out / "data" / "particle_demos.npz", meta, collect)
+
+
+def particle_meta_train(cfg: ParticleConfig, ctx: RunContext) -> dict[str, torch.nn.Module]:
+    demos = _particle_demos(cfg, ctx)
+    out = {}
+    for arch in cfg.architectures:
+        pol = make_particle_policy(arch, cfg.hidden).to(cfg.device)
+        ImitationTrainer(pol, demos, mse_loss, cfg.train, seed=ctx.seed, out_dir=ctx.out / "meta" / arch,
+                         progress=ctx.progress, device=cfg.device).train(resume=True)
+        out[arch] = pol
+    return out
+
+
+def particle_evaluate(cfg: ParticleConfig, ctx: RunContext, policies: dict):
+    rows, n = [], cfg.eval_episodes
+    splits = {"train": np.arange(cfg.train_colours), "held-out": np.arange(cfg.train_colours, P.N_COLOURS)}
+    for split, colours in splits.items():
+        for k in cfg.landmarks:
+            rng = _rng(ctx.seed, "test", k, 0 if split == "train" else 1)
+            targets = rng.choice(colours, n)
+            ks = np.full(n, k)
+            demos = collect_particle(rng, targets, ks, cfg.noise)      # unseen demos ...
+            lm, present, start = P.sample_configs(rng, ks, targets)    # ... of unseen configurations
+            for arch, pol in policies.items():
+                ok = rollout_particle(pol, demos, lm, present, start, cfg.device).success
+                extra = {"landmarks": k, "split": split}
+                if split == "held-out" and k == 10 and arch in PAPER_PARTICLE_10:
+                    extra["paper"] = PAPER_PARTICLE_10[arch]
+                rows.append(stat_row(arch, f"{split} tasks, {k} landmarks", "success", ok.astype(float), **extra))
+    return rows, {}, {"demo_success": None}
+
+
+def particle_plot(results: dict, out: Path) -> list[Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    for i, arch in enumerate(dict.fromkeys(r["method"] for r in results["rows"])):
+        for split, style in (("held-out", "-"), ("train", ":")):
+            rs = [r for r in results["rows"] if r["method"] == arch and r["split"] == split]
+            x = [r["landmarks"] for r in rs]
+            y = np.array([r["mean"] for r in rs])
+            ci = np.nan_to_num(np.array([r["ci95"] if r["ci95"] is not None else 0 for r in rs], float))
+            ax.errorbar(x, y, yerr=ci, fmt=style + "o", color=f"C{i}", capsize=3, ms=4,
+                        label=f"{arch} ({split} colours)")
+        if arch in PAPER_PARTICLE_10:
+            ax.plot([10], [PAPER_PARTICLE_10[arch]], "*", color=f"C{i}", ms=12, mec="k")
+    ax.set_xlabel("number of landmarks")
+    ax.set_ylabel("success rate (mean ± 95% CI)")
+    ax.set_ylim(-0.02, 1.05)
+    ax.set_title("Particle reaching: unseen demos x unseen configurations (★ paper, 10 landmarks)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = out / "particle_success.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return [path]
+
+
+def particle_load_trained(cfg: ParticleConfig, path: str) -> dict:
+    """Policies from a run folder's ``meta/<arch>/checkpoint.pt``."""
+    out = {}
+    for arch in cfg.architectures:
+        pol = make_particle_policy(arch, cfg.hidden)
+        pol.load_state_dict(safe_torch_load(Path(path) / "meta" / arch / "checkpoint.pt")["policy"])
+        out[arch] = pol.eval()
+    return out
+
+
+IMITATION_PARTICLE = Experiment(
+    name="imitation-particle",
+    description="One-shot imitation, particle reaching: LSTM / LSTM+attention / final-state attention (Duan 2017)",
+    config=particle_config, meta_train=particle_meta_train, evaluate=particle_evaluate, plot=particle_plot,
+    load_trained=particle_load_trained,
+)
+
+
+# ============================================================================ blocks
+@dataclass(frozen=True)
+class BlocksConfig:
+    demos_per_task: int = 8
+    noise: float = 0.1
+    max_stages: int = 8               # use benchmark layouts with at most this many stages
+    hidden: int = 64
+    manipulation: tuple[int, ...] = (256, 256)
+    temporal_dropout: float = 0.95
+    pick_weight: float = 1.0          # 0 = plain behaviour cloning as in the paper
+    train: ImitationTrainConfig = field(default_factory=lambda: ImitationTrainConfig(
+        iterations=2000, batch_pairs=32, states_per_pair=8, checkpoint_every=100, log_every=50))
+    dagger_rounds: int = 2
+    dagger_episodes: int = 280
+    eval_train_configs: int = 10      # scenes (each with an unseen demo) per training layout
+    eval_test_configs: int = 50       # ... per held-out layout
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.demos_per_task < 2:
+            raise ValueError(f"demos_per_task={self.demos_per_task}; expected >= 2 (pairs of demos)")
+        if not 1 <= self.max_stages <= 8:
+            raise ValueError(f"max_stages={self.max_stages}; expected 1 to 8")
+
+
+def blocks_config(budget: str) -> BlocksConfig:
+    cfg = BlocksConfig()
+    if budget == "quick":
+        cfg = dataclasses.replace(cfg, demos_per_task=3, max_stages=3, dagger_rounds=1, dagger_episodes=40,
+                                  eval_train_configs=2, eval_test_configs=4,
+                                  train=dataclasses.replace(cfg.train, iterations=100, checkpoint_every=50))
+    return cfg
+
+
+def _tasks(cfg: BlocksConfig) -> tuple[list[str], list[str]]:
+    train, test = benchmark_tasks()
+    keep = lambda ls: [l for l in ls if layout_stages(l) <= cfg.max_stages]  # noqa: E731
+    return keep(train), keep(test)
+
+
+def _block_demos(cfg: BlocksConfig, ctx: RunContext, train: list[str]) -> Trajectories:
+    def collect():
+        lays = [l for l in train for _ in range(cfg.demos_per_task)]
+        ids = [i for i in range(len(train)) for _ in range(cfg.demos_per_task)]
+        return collect_blocks(_rng(ctx.seed, "train", 0), lays, ids, cfg.noise)
+    meta = {"kind": "blocks", "seed": ctx.seed, "tasks": train, "per_task": cfg.demos_per_task, "noise": cfg.noise}
+    return load_or_collect(ctx.out / "data" / "block_demos.npz", meta, collect)
+
+
+def _block_policy(cfg: BlocksConfig) -> BlockStackPolicy:
+    return BlockStackPolicy(cfg.hidden, cfg.manipulation, cfg.temporal_dropout).to(cfg.device)
+
+
+def blocks_meta_train(cfg: BlocksConfig, ctx: RunContext) -> dict[str, torch.nn.Module]:
+    train, _ = _tasks(cfg)
+    demos = _block_demos(cfg, ctx, train)
+    loss = BlockLoss(cfg.pick_weight)
+
+    def collect(policy, k, rng):
+        idx = rng.integers(0, len(train), cfg.dagger_episodes)
+        cond = np.array([rng.choice(np.flatnonzero(demos.task == i)) for i in idx])
+        return rollout_blocks(policy, demos.select(cond), [train[i] for i in idx], rng, cfg.device, label=True).visited
+
+    bc = ImitationTrainer(_block_policy(cfg), demos, loss, cfg.train, seed=ctx.seed, out_dir=ctx.out / "meta" / "bc",
+                          progress=ctx.progress, device=cfg.device)
+    dcfg = dataclasses.replace(cfg.train, dagger_rounds=cfg.dagger_rounds, dagger_episodes=cfg.dagger_episodes)
+    dagger = ImitationTrainer(_block_policy(cfg), demos, loss, dcfg, seed=ctx.seed, out_dir=ctx.out / "meta" / "dagger",
+                              progress=ctx.progress, device=cfg.device, collect=collect)
+    branch = dagger._phase_ends()[0] if cfg.dagger_rounds else cfg.train.iterations
+    bc.train(resume=True, until=branch)
+    if cfg.dagger_rounds:
+        if dagger.checkpoint_path.is_file():
+            dagger.train(resume=True)
+        else:
+            dagger.start_from(bc)
+            dagger.train()
+    bc.train(resume=True)
+    return {"bc": bc.policy, "dagger": dagger.policy} if cfg.dagger_rounds else {"bc": bc.policy}
+
+
+def blocks_evaluate(cfg: BlocksConfig, ctx: RunContext, policies: dict):
+    train, test = _tasks(cfg)
+    rows, extra = [], {}
+    for split, lays, per in (("train", train, cfg.eval_train_configs), ("held-out", test, cfg.eval_test_configs)):
+        episodes = [l for l in lays for _ in range(per)]
+        stages = np.array([layout_stages(l) for l in episodes])
+        demos = collect_blocks(_rng(ctx.seed, "test", 0 if split == "train" else 1), episodes,
+                               list(range(len(episodes))), cfg.noise)
+        extra[f"{split}_demo_success"] = float(demos.success.mean())
+        for method, pol in policies.items():
+            ok = rollout_blocks(pol, demos, episodes, _rng(ctx.seed, "test", 2 if split == "train" else 3),
+                                cfg.device).success.astype(float)
+            rows.append(stat_row(method, f"{split} tasks, all", "success", ok, split=split, stages="all"))
+            for s in np.unique(stages):
+                e = {"split": split, "stages": int(s), "tasks": len({l for l in lays if layout_stages(l) == s})}
+                if split == "held-out" and method == "dagger" and int(s) in PAPER_DAGGER_TEST:
+                    e["paper"] = PAPER_DAGGER_TEST[int(s)]
+                rows.append(stat_row(method, f"{split} tasks, {int(s)} stages", "success", ok[stages == s], **e))
+    extra["strip"] = _strip(cfg, ctx, policies.get("dagger", policies["bc"]), test)
+    return rows, {}, extra
+
+
+def _strip(cfg: BlocksConfig, ctx: RunContext, policy, test: list[str], frames: int = 6) -> dict:
+    """Block positions at a few moments of one held-out demo and of the policy's episode."""
+    lay = min(test, key=lambda l: (abs(layout_stages(l) - 3), l))
+    rng = _rng(ctx.seed, "test", 4)
+    traces: list = []
+    demo = collect_blocks(rng, [lay], [0], cfg.noise, traces=traces)
+    res = rollout_blocks(policy, demo, [lay], rng, cfg.device, record=True)
+    pick = lambda n: np.linspace(0, n - 1, frames).round().astype(int)  # noqa: E731
+    demo_pos = np.array([p for p, _ in traces[0]])
+    return {"layout": lay, "success": bool(res.success[0]),
+            "demo": demo_pos[pick(len(demo_pos))].tolist(), "demo_steps": pick(len(demo_pos)).tolist(),
+            "policy": res.positions[0][pick(len(res.positions[0]))].tolist(),
+            "policy_steps": pick(len(res.positions[0])).tolist()}
+
+
+def blocks_plot(results: dict, out: Path) -> list[Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    rows = [r for r in results["rows"] if r["stages"] != "all"]
+    for i, method in enumerate(dict.fromkeys(r["method"] for r in rows)):
+        for split, style in (("held-out", "-"), ("train", ":")):
+            rs = [r for r in rows if r["method"] == method and r["split"] == split]
+            ci = np.nan_to_num(np.array([r["ci95"] if r["ci95"] is not None else 0 for r in rs], float))
+            ax.errorbar([r["stages"] for r in rs], [r["mean"] for r in rs], yerr=ci, fmt=style + "o", color=f"C{i}",
+                        capsize=3, ms=4, label=f"{method} ({split} tasks)")
+    ax.plot(list(PAPER_DAGGER_TEST), list(PAPER_DAGGER_TEST.values()), "k*--", ms=9, lw=0.8, label="paper DAgger (test)")
+    ax.set_xlabel("number of stages")
+    ax.set_ylabel("success rate (mean ± 95% CI)")
+    ax.set_ylim(-0.02, 1.05)
+    ax.set_title("Block stacking: unseen demos x unseen scenes", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths = [out / "blocks_success.png"]
+    fig.savefig(paths[0])
+    plt.close(fig)
+    if results.get("strip"):
+        paths.append(_plot_strip(results["strip"], out / "blocks_episode_strip.png"))
+    return paths
+
+
+def _plot_strip(strip: dict, path: Path) -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from learnt.imitation.blockworld import LETTERS
+
+    rows = (("demo", "demonstration"), ("policy", "policy, held-out task " + ("(success)" if strip["success"] else "(failure)")))
+    n = len(strip["demo"])
+    fig, axes = plt.subplots(2, n, figsize=(2.0 * n, 4.6), dpi=100, squeeze=False)
+    for r, (key, label) in enumerate(rows):
+        for c in range(n):
+            ax = axes[r, c]
+            pos = np.array(strip[key][c])
+            for b, (x, _, z) in enumerate(pos):  # side view: x horizontal, z up
+                ax.add_patch(Rectangle((x - 0.5, z - 0.5), 1, 1, color=f"C{b % 10}", alpha=0.8))
+                ax.text(x, z, LETTERS[b], ha="center", va="center", fontsize=8, color="w")
+            ax.set_xlim(-5.5, 5.5)
+            ax.set_ylim(0, max(6, pos[:, 2].max() + 1))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.axhline(0, color="k", lw=1)
+            ax.set_title(f"t={strip[key + '_steps'][c]}", fontsize=8)
+        axes[r, 0].set_ylabel(label, fontsize=8)
+    fig.suptitle(f"layout '{strip['layout']}' (side view, x-z)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def blocks_load_trained(cfg: BlocksConfig, path: str) -> dict:
+    """Policies from a run folder's ``meta/{bc,dagger}/checkpoint.pt``."""
+    out = {}
+    for name in ("bc", "dagger") if cfg.dagger_rounds else ("bc",):
+        pol = _block_policy(cfg)
+        pol.load_state_dict(safe_torch_load(Path(path) / "meta" / name / "checkpoint.pt")["policy"])
+        out[name] = pol.eval()
+    return out
+
+
+IMITATION_BLOCKS = Experiment(
+    name="imitation-blocks",
+    description="One-shot imitation, block stacking: demo/context/manipulation networks, BC vs DAgger (Duan 2017)",
+    config=blocks_config, meta_train=blocks_meta_train, evaluate=blocks_evaluate, plot=blocks_plot,
+    load_trained=blocks_load_trained,
+)

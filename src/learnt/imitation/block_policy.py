@@ -1,0 +1,198 @@
+"""The block-stacking policy pi(a | o, demo) of Duan et al. (2017, appendix), scaled down for CPU.
+
+Three parts, as in the paper:
+
+- **Demonstration network.** Temporal dropout keeps a random ``1 - p`` share of the demo's
+  frames while training (``p = 0.95`` in the paper); at test time evenly spaced frames at
+  the same rate (always including the last). Each kept frame is embedded per block (a
+  learned block-identity embedding plus its position relative to the gripper and the
+  gripper state), refined by *neighbourhood attention* over blocks (scores from the blocks'
+  embeddings plus their relative position; the read-out carries relative positions), then
+  by attention over time, per block.
+- **Context network.** The current observation is embedded the same way; its summary
+  attends over the demo's frames, the attended demo embedding is joined to each block,
+  another neighbourhood attention relates the blocks, and two attention heads over blocks
+  select the block to move and the block to put it on. The context is their positions
+  (relative to the gripper), the gripper state and a pooled summary: a fixed size for any
+  number of blocks.
+- **Manipulation network.** An MLP (256-256 as in the paper) maps the context to the
+  action: gripper motion (3) and a grip logit.
+
+Shapes: ``demo (N, T, 32)``, ``time_mask (N, T)``, ``entities (N, 10)`` (present blocks),
+``obs (N, S, 32)`` -> actions ``(N, S, 4)``. Blocks are padded to 10 and masked.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from learnt.imitation.blockworld import MAX_BLOCKS
+
+POS_SCALE = 4.0
+_NEG = -1e9
+
+
+def _masked_mean(x: Tensor, mask: Tensor, dim: int) -> Tensor:
+    m = mask.to(x.dtype).unsqueeze(-1)
+    return (x * m).sum(dim) / m.sum(dim).clamp(min=1.0)
+
+
+class NeighbourhoodAttention(nn.Module):
+    """Each block attends over all blocks; scores use embeddings and relative positions.
+
+    ``h (..., B, H)``, ``pos (..., B, 3)``, ``mask (..., B)`` -> ``(..., B, H)`` (residual).
+    """
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.q, self.k, self.v = (nn.Linear(hidden, hidden) for _ in range(3))
+        self.geo = nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 1))
+        self.out = nn.Sequential(nn.Linear(hidden + 3, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
+        self.norm = nn.LayerNorm(hidden)
+
+    def forward(self, h: Tensor, pos: Tensor, mask: Tensor) -> Tensor:
+        rel = pos.unsqueeze(-3) - pos.unsqueeze(-2)                     # (..., i, j, 3) = p_j - p_i
+        scores = torch.einsum("...ih,...jh->...ij", self.q(h), self.k(h)) / math.sqrt(h.shape[-1])
+        scores = scores + self.geo(rel).squeeze(-1)
+        scores = scores.masked_fill(~mask.unsqueeze(-2), _NEG)
+        a = torch.softmax(scores, -1)
+        read = torch.cat([a @ self.v(h), torch.einsum("...ij,...ijc->...ic", a, rel)], -1)
+        return self.norm(h + self.out(read))
+
+
+def temporal_dropout_frames(time_mask: Tensor, p: float, generator: torch.Generator | None, train: bool):
+    """Frame indices ``(N, F)`` and their mask ``(N, F)`` kept from each demo.
+
+    Training: each valid frame is kept with probability ``1 - p`` (at least one). Test: the
+    same number of evenly spaced frames, ending at the last valid frame.
+    """
+    n, t = time_mask.shape
+    lengths = time_mask.long().sum(1).clamp(min=1)
+    keep_n = torch.clamp(torch.round((1 - p) * lengths.double()).long(), min=1)
+    if train:
+        u = torch.rand(n, t, generator=generator).to(time_mask.device)
+        u = u.masked_fill(~time_mask.bool(), 2.0)
+        keep = u < (1 - p)
+        none = ~keep.any(1)
+        if none.any():  # keep one random valid frame where dropout removed all
+            first = torch.argmin(u, 1)
+            keep[none, first[none]] = True
+        keep_n = keep.sum(1)
+        f = int(keep_n.max())
+        key = (~keep).long() * t + torch.arange(t, device=keep.device)[None]   # kept frames first, in time order
+        idx = torch.argsort(key, 1)[:, :f]
+    else:
+        f = int(keep_n.max())
+        j = torch.arange(f, device=time_mask.device)[None].double()
+        frac = (j + 1) / keep_n[:, None].double()
+        idx = torch.clamp(torch.ceil(frac * lengths[:, None].double()).long() - 1, 0, t - 1)
+        idx = torch.minimum(idx, (lengths - 1)[:, None])
+    fmask = torch.arange(f, device=time_mask.device)[None] < keep_n[:, None]
+    return idx, fmask
+
+
+class BlockStackPolicy(nn.Module):
+    """Demonstration-conditioned block-stacking policy (see module docstring)."""
+
+    def __init__(self, hidden: int = 64, manipulation: tuple[int, ...] = (256, 256), dropout: float = 0.95) -> None:
+        super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"temporal dropout {dropout}: expected a probability in [0, 1)")
+        self.dropout = dropout
+        self.ids = nn.Parameter(torch.randn(MAX_BLOCKS, hidden) * 0.5)
+        self.inp = nn.Linear(3 + 2, hidden)
+        self.encoder = nn.ModuleList([NeighbourhoodAttention(hidden) for _ in range(2)])
+        self.tq, self.tk, self.tv = (nn.Linear(hidden, hidden) for _ in range(3))
+        self.tnorm = nn.LayerNorm(hidden)
+        self.cq, self.ck = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden)
+        self.join = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.ReLU())
+        self.relate = NeighbourhoodAttention(hidden)
+        self.pick = nn.Linear(hidden, 2)
+        layers: list[nn.Module] = []
+        width = 4 * 3 + 2 + 1 + hidden
+        for m in manipulation:
+            layers += [nn.Linear(width, m), nn.ReLU()]
+            width = m
+        layers.append(nn.Linear(width, 4))
+        self.manipulation = nn.Sequential(*layers)
+
+    def _embed(self, obs: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Per-block embeddings ``(..., B, H)``, positions ``(..., B, 3)``, gripper ``(..., 2)``."""
+        pos = obs[..., : 3 * MAX_BLOCKS].reshape(*obs.shape[:-1], MAX_BLOCKS, 3) / POS_SCALE
+        grip = obs[..., 3 * MAX_BLOCKS:]
+        h = torch.relu(self.inp(torch.cat([pos, grip.unsqueeze(-2).expand(*pos.shape[:-1], 2)], -1))) + self.ids
+        for layer in self.encoder:
+            h = layer(h, pos, mask)
+        return h, pos, grip
+
+    def encode_demo(self, demo: Tensor, time_mask: Tensor, entities: Tensor,
+                    generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Demo embedding ``(N, F, B, H)`` and frame mask ``(N, F)``."""
+        idx, fmask = temporal_dropout_frames(time_mask, self.dropout, generator, self.training)
+        frames = demo[torch.arange(demo.shape[0], device=demo.device)[:, None], idx]       # (N, F, D)
+        mask = entities.bool()[:, None].expand(-1, frames.shape[1], -1)
+        h, _, _ = self._embed(frames, mask)                                                # (N, F, B, H)
+        hb = h.transpose(1, 2)                                                             # (N, B, F, H)
+        s = torch.einsum("nbfh,nbgh->nbfg", self.tq(hb), self.tk(hb)) / math.sqrt(h.shape[-1])
+        s = s.masked_fill(~fmask[:, None, None], _NEG)
+        hb = self.tnorm(hb + torch.softmax(s, -1) @ self.tv(hb))
+        return hb.transpose(1, 2), fmask
+
+    def act(self, ctx: tuple[Tensor, Tensor], obs: Tensor, entities: Tensor, with_picks: bool = False):
+        """Raw actions ``(N, S, 4)``: motion (3) and grip logit, for observations ``(N, S, 32)``.
+
+        With ``with_picks`` also the block-attention logits ``(N, S, B, 2)`` (block to move,
+        block to put it on)."""
+        demo_h, fmask = ctx
+        bmask = entities.bool()[:, None].expand(-1, obs.shape[1], -1)                      # (N, S, B)
+        c, pos, grip = self._embed(obs, bmask)                                             # (N, S, B, H)
+        q = self.cq(_masked_mean(c, bmask, -2))                                            # (N, S, H)
+        k = self.ck(_masked_mean(demo_h, entities.bool()[:, None].expand(-1, demo_h.shape[1], -1), -2))
+        s = torch.einsum("nsh,nfh->nsf", q, k) / math.sqrt(q.shape[-1])
+        a = torch.softmax(s.masked_fill(~fmask[:, None], _NEG), -1)
+        read = torch.einsum("nsf,nfbh->nsbh", a, demo_h)
+        z = self.relate(self.join(torch.cat([c, read], -1)), pos, bmask)
+        logits = self.pick(z).masked_fill(~bmask[..., None], _NEG)                         # (N, S, B, 2)
+        w = torch.softmax(logits, -2)
+        src, dst = (w[..., :1] * pos).sum(-2), (w[..., 1:] * pos).sum(-2)                 # (N, S, 3) each
+        top = pos[..., 2].masked_fill(~bmask, _NEG).amax(-1, keepdim=True)                 # highest block
+        # offsets in block edges, raw and clipped to one step: the expert's motion is a clipped offset
+        src, dst, top = src * POS_SCALE, dst * POS_SCALE, top * POS_SCALE
+        feats = [src, dst, src.clamp(-1, 1), dst.clamp(-1, 1), grip, top, _masked_mean(z, bmask, -2)]
+        out = self.manipulation(torch.cat(feats, -1))
+        return (out, logits) if with_picks else out
+
+
+def action_loss(pred: Tensor, label: Tensor) -> Tensor:
+    """Behaviour-cloning loss per state: MSE on motion + cross-entropy on the grip. ``(N, S)``."""
+    motion = ((pred[..., :3] - label[..., :3]) ** 2).sum(-1)
+    grip = F.binary_cross_entropy_with_logits(pred[..., 3], (label[..., 3] > 0).to(pred.dtype), reduction="none")
+    return motion + grip
+
+
+class BlockLoss:
+    """Behaviour cloning, plus (``pick_weight > 0``) cross-entropy of the block-attention heads
+    against the blocks the expert is moving / placing onto (a deviation from the paper, which
+    trains the attention through the action loss alone)."""
+
+    def __init__(self, pick_weight: float = 0.0) -> None:
+        self.pick_weight = pick_weight
+
+    def __call__(self, policy, ctx, obs: Tensor, entities: Tensor, label: Tensor, picks: Tensor) -> Tensor:
+        pred, logits = policy.act(ctx, obs, entities, with_picks=True)
+        loss = action_loss(pred, label).mean()
+        if self.pick_weight > 0:
+            for k in range(2):
+                tgt = picks[..., k]
+                ok = tgt >= 0
+                if ok.any():
+                    loss = loss + self.pick_weight * F.cross_entropy(logits[..., k][ok], tgt[ok])
+        return loss
+
+
+def block_command(pred: Tensor) -> Tensor:
+    """Executable actions in [-1, 1] from raw outputs: clipped motion, grip = sign of the logit."""
+    return torch.cat([pred[..., :3].clamp(-1, 1), torch.where(pred[..., 3:] > 0, 1.0, -1.0)], -1)

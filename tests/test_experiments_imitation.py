@@ -1,0 +1,66 @@
+"""imitation-particle and imitation-blocks end to end on tiny budgets (results.json rows, plots, resume)."""
+import dataclasses
+import json
+
+import pytest
+
+from learnt.experiments.base import RunContext, run_experiment
+from learnt.experiments.imitation import IMITATION_BLOCKS, IMITATION_PARTICLE, BlocksConfig, ParticleConfig
+from learnt.imitation.training import ImitationTrainConfig
+
+TINY_TRAIN = ImitationTrainConfig(iterations=4, batch_pairs=4, states_per_pair=4, checkpoint_every=2, log_every=2)
+
+
+def _ctx(out):
+    return RunContext(out=out, seed=0, budget="quick", progress=False)
+
+
+def test_imitation_particle(tmp_path):
+    cfg = ParticleConfig(demos=60, hidden=8, train=TINY_TRAIN, landmarks=(2, 10), eval_episodes=5)
+    res = run_experiment(IMITATION_PARTICLE, cfg, _ctx(tmp_path))
+    rows = res["rows"]
+    keys = {(r["method"], r["setting"]) for r in rows}
+    assert keys == {(a, f"{s} tasks, {k} landmarks") for a in ("lstm", "lstm-attention", "final-attention")
+                    for s in ("train", "held-out") for k in (2, 10)}
+    assert len(rows) == 12 and all(r["metric"] == "success" and r["n"] == 5 and 0 <= r["mean"] <= 1 for r in rows)
+    paper = {r["method"]: r["paper"] for r in rows if "paper" in r}
+    assert paper == {"lstm": 0.505, "lstm-attention": 0.859, "final-attention": 1.0}
+    assert (tmp_path / "particle_success.png").stat().st_size > 1000
+    assert (tmp_path / "data" / "particle_demos.npz").is_file()
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["experiment"] == "imitation-particle" and saved["config"]["train"]["iterations"] == 4
+    # running again resumes from the finished checkpoints and reuses the demo store: same numbers
+    again = run_experiment(IMITATION_PARTICLE, cfg, _ctx(tmp_path))
+    assert [r["mean"] for r in again["rows"]] == [r["mean"] for r in rows]
+    loaded = IMITATION_PARTICLE.load_trained(cfg, str(tmp_path))
+    assert set(loaded) == {"lstm", "lstm-attention", "final-attention"}
+
+
+def test_imitation_blocks(tmp_path):
+    cfg = BlocksConfig(demos_per_task=2, max_stages=1, hidden=8, manipulation=(16,), train=TINY_TRAIN,
+                       dagger_rounds=1, dagger_episodes=3, eval_train_configs=1, eval_test_configs=2)
+    res = run_experiment(IMITATION_BLOCKS, cfg, _ctx(tmp_path))
+    rows = res["rows"]
+    keys = {(r["method"], r["setting"]) for r in rows}
+    assert keys == {(m, f"{s} tasks, {x}") for m in ("bc", "dagger") for s in ("train", "held-out")
+                    for x in ("all", "1 stages")}
+    by = {(r["method"], r["setting"]): r for r in rows}
+    assert by[("bc", "held-out tasks, 1 stages")]["n"] == 5 * 2 and by[("bc", "train tasks, 1 stages")]["n"] == 18
+    assert by[("dagger", "held-out tasks, 1 stages")]["tasks"] == 5
+    assert all(0 <= r["mean"] <= 1 for r in rows)
+    assert res["held-out_demo_success"] == 1.0
+    log = [json.loads(line) for line in (tmp_path / "meta" / "dagger" / "log.jsonl").read_text().splitlines()]
+    assert [r["dagger_round"] for r in log if "dagger_round" in r] == [0]
+    assert (tmp_path / "blocks_success.png").stat().st_size > 1000
+    assert (tmp_path / "blocks_episode_strip.png").stat().st_size > 1000
+    strip = res["strip"]
+    assert len(strip["demo"]) == len(strip["policy"]) == 6 and strip["demo_steps"][0] == 0
+
+
+def test_configs_and_bad_values():
+    assert IMITATION_PARTICLE.config("full").train.iterations > IMITATION_PARTICLE.config("quick").train.iterations
+    assert IMITATION_BLOCKS.config("full").max_stages == 8
+    with pytest.raises(ValueError, match="architecture 'gru'"):
+        ParticleConfig(architectures=("gru",))
+    with pytest.raises(ValueError, match="demos_per_task=1"):
+        dataclasses.replace(BlocksConfig(), demos_per_task=1)
