@@ -94,7 +94,7 @@ def particle_meta_train(cfg: ParticleConfig, ctx: RunContext) -> dict[str, torch
 
 
 def particle_evaluate(cfg: ParticleConfig, ctx: RunContext, policies: dict):
-    rows, n = [], cfg.eval_episodes
+    rows, n, demo_ok = [], cfg.eval_episodes, {}
     splits = {"train": np.arange(cfg.train_colours), "held-out": np.arange(cfg.train_colours, P.N_COLOURS)}
     for split, colours in splits.items():
         for k in cfg.landmarks:
@@ -103,13 +103,14 @@ def particle_evaluate(cfg: ParticleConfig, ctx: RunContext, policies: dict):
             ks = np.full(n, k)
             demos = collect_particle(rng, targets, ks, cfg.noise)      # unseen demos ...
             lm, present, start = P.sample_configs(rng, ks, targets)    # ... of unseen configurations
+            demo_ok.setdefault(split, []).append(demos.success.mean())
             for arch, pol in policies.items():
                 ok = rollout_particle(pol, demos, lm, present, start, cfg.device).success
                 extra = {"landmarks": k, "split": split}
                 if split == "held-out" and k == 10 and arch in PAPER_PARTICLE_10:
                     extra["paper"] = PAPER_PARTICLE_10[arch]
                 rows.append(stat_row(arch, f"{split} tasks, {k} landmarks", "success", ok.astype(float), **extra))
-    return rows, {}, {"demo_success": None}
+    return rows, {}, {f"{s}_demo_success": float(np.mean(v)) for s, v in demo_ok.items()}
 
 
 def particle_plot(results: dict, out: Path) -> list[Path]:
