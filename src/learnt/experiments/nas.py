@@ -44,7 +44,7 @@ class ControllerConfig:
 class RetrainConfig:
     top_k: int = 2          # candidates per search
     seeds: int = 3          # fresh trainings per candidate
-    epochs: int = 8         # retraining budget (the search used child.epochs)
+    epochs: int = 6         # retraining budget (the search used child.epochs)
 
     def __post_init__(self) -> None:
         if min(self.top_k, self.seeds, self.epochs) < 1:
@@ -54,9 +54,9 @@ class RetrainConfig:
 @dataclass(frozen=True)
 class NASDigitsConfig:
     space: SearchSpace = field(default_factory=SearchSpace)
-    search: SearchConfig = field(default_factory=lambda: SearchConfig(batches=24, batch_size=8, min_layers=2,
-                                                                      max_layers=6, curriculum_every=4, lr=0.01))
-    child: ChildConfig = field(default_factory=lambda: ChildConfig(epochs=3))
+    search: SearchConfig = field(default_factory=lambda: SearchConfig(batches=20, batch_size=8, min_layers=2,
+                                                                      max_layers=5, curriculum_every=4, lr=0.01))
+    child: ChildConfig = field(default_factory=lambda: ChildConfig(epochs=2, batch_size=32))
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
     searches: int = 5

@@ -1,0 +1,81 @@
+"""Wall time of one NAS controller batch with 1 vs 2 local worker processes (1 thread each).
+
+A controller batch is ``batch_size`` children sampled by a fresh controller at ``layers``
+layers, each trained with the ``nas-digits`` full-budget child config. Each backend's
+workers are started (and have imported torch and the data) before timing; each batch is
+timed ``repeats`` times (alternating backends, so slow phases of a shared machine hit both)
+and the median is reported, with the in-process serial time and the machine's load average
+for context. The children's accuracies must be identical across backends (same seeds).
+
+    python benchmarks/nas_parallel.py [--batch-size 8] [--layers 4] [--repeats 3]
+                                      [--out benchmarks/results/nas_parallel.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+torch.set_num_threads(1)
+
+from learnt.experiments.nas import config  # noqa: E402
+from learnt.nas import ChildJob, Controller, LocalProcessBackend, SerialBackend, decode_tokens, train_child  # noqa: E402
+from learnt.seeding import derive_seed, make_generator  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", default="benchmarks/results/nas_parallel.json")
+    args = ap.parse_args()
+    cfg = config("full")
+    tokens, _, _ = Controller(cfg.space, seed=0)(args.batch_size, args.layers, make_generator(0, "train", 0, 1))
+    jobs = [ChildJob(decode_tokens(cfg.space, t.tolist()), derive_seed(0, "train", 0, 2, k), cfg.child, ("val",),
+                     key=(0, k)) for k, t in enumerate(tokens)]
+    backends = {"serial (in process)": SerialBackend(), "local, 1 worker": LocalProcessBackend(1),
+                "local, 2 workers": LocalProcessBackend(2)}
+    for b in backends.values():
+        if isinstance(b, LocalProcessBackend):
+            b.warm_up()
+    SerialBackend().map(train_child, jobs[:1])  # load the data in this process too
+    times: dict[str, list[float]] = {k: [] for k in backends}
+    accs: dict[str, list[float]] = {}
+    load_before = os.getloadavg()
+    for _ in range(args.repeats):
+        for name, b in backends.items():
+            t0 = time.perf_counter()
+            outs = b.map(train_child, jobs)
+            times[name].append(time.perf_counter() - t0)
+            accs[name] = [o.value["acc"]["val"] for o in outs]
+    load_after = os.getloadavg()
+    for b in backends.values():
+        b.close()
+    med = {k: statistics.median(v) for k, v in times.items()}
+    one, two = med["local, 1 worker"], med["local, 2 workers"]
+    result = {
+        "what": f"one controller batch: {args.batch_size} children at {args.layers} layers, child config "
+                f"epochs={cfg.child.epochs} batch_size={cfg.child.batch_size}; median of {args.repeats} timings",
+        "threads_per_worker": 1, "cpu_count": os.cpu_count(), "torch": torch.__version__,
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in load_after],
+        "seconds": {k: round(v, 3) for k, v in med.items()},
+        "all_seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
+        "speedup_2_vs_1_worker": round(one / two, 3),
+        "identical_accuracies_across_backends": len({tuple(v) for v in accs.values()}) == 1,
+        "architectures": [j.arch.describe() for j in jobs],
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("seconds", "speedup_2_vs_1_worker",
+                                             "identical_accuracies_across_backends", "load_average_before")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
