@@ -140,7 +140,11 @@ def evaluate(cfg: NASDigitsConfig, ctx: RunContext, searches: dict):
                     "architecture": best.arch.to_dict(), "description": best.arch.describe(),
                     "failed_children": sum(not h["ok"] for h in hist)})
             per[method] = {"best_val_acc": best_val, "late_val_acc": late, "retrained_val_acc": re_val,
-                           "test_acc": re_test}
+                           "test_acc": re_test,
+                           "child_seconds": [sum(h["seconds"] for h in s["history"]) for s in searches[method]],
+                           "failed_children": [sum(not h["ok"] for h in s["history"]) for s in searches[method]],
+                           "mean_params": [float(np.mean([h["params"] for h in s["history"]]))
+                                           for s in searches[method]]}
     for metric in ("best_val_acc", "late_val_acc", "retrained_val_acc", "test_acc"):
         for method in METHODS:
             extra = {}
