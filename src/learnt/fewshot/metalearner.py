@@ -52,6 +52,8 @@ class MetaLearnerLSTM(Method):
         if steps < 1 or hidden_size < 1:
             raise ValueError(f"steps={steps}, hidden_size={hidden_size}; expected both >= 1")
         self.steps, self.hidden_size, self.preproc_p = steps, hidden_size, preproc_p
+        self.lr = 1.0  # UpdateRule: multiplies the proposed update when given to update()
+        learner.requires_grad_(False)  # a template for functional calls; c0 holds the learned weights
         params = dict(learner.named_parameters())
         self.flat = FlatParams(params)
         self.c0 = nn.Parameter(self.flat.flatten(params).detach().clone())
@@ -127,11 +129,11 @@ class MetaLearnerLSTM(Method):
                 th = theta.detach().requires_grad_(True)
                 loss = task_loss(self.task, run(self.learner, self.flat.unflatten(th), sx), sy)
                 (grad,) = torch.autograd.grad(loss, th)
-            theta, cell, (f, i) = self.step(theta, grad, loss, cell)
+            theta, cell, (f, i) = self.step(theta, grad.detach(), loss.detach(), cell)
             if record:
                 trace["input"].append([float(t.mean()) for t in i.detach().split(self.flat.sizes)])
                 trace["forget"].append([float(t.mean()) for t in f.detach().split(self.flat.sizes)])
-                trace["loss"].append(float(loss))
+                trace["loss"].append(loss.item())
         return theta, trace
 
     def query_output(self, sx: Tensor, sy: Tensor, qx: Tensor) -> Tensor:
