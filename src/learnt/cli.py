@@ -104,7 +104,10 @@ def _run(args) -> int:
         return 0
     trained = None
     if args.command == "evaluate":
-        trained = pretrained.load(exp.name, device) if args.pretrained else exp.load_trained(cfg, str(args.checkpoint))
+        if args.pretrained:
+            trained = exp.load_pretrained(cfg) if exp.load_pretrained else pretrained.load(exp.name, device)
+        else:
+            trained = exp.load_trained(cfg, str(args.checkpoint))
     results = run_experiment(exp, cfg, ctx, trained=trained)
     print(format_table(results["rows"]))
     print(f"\nresults: {out / 'results.json'}  ({results['wall_seconds']:.0f} s)")

@@ -35,7 +35,8 @@ class Experiment:
     ``config(budget)`` gives the frozen config for ``"quick"`` or ``"full"``;
     ``meta_train(cfg, ctx)`` returns the trained learned rule(s) (or None);
     ``evaluate(cfg, ctx, trained)`` returns ``(rows, curves, extra)``;
-    ``plot(results, out)`` draws PNGs beside ``results.json``.
+    ``plot(results, out)`` draws PNGs beside ``results.json``; ``load_trained(cfg, path)``
+    and ``load_pretrained(cfg)`` give what ``meta_train`` would (for ``learnt evaluate``).
     """
 
     name: str
@@ -45,6 +46,7 @@ class Experiment:
     evaluate: Callable[[Any, RunContext, Any], tuple[list, dict, dict]]
     plot: Callable[[dict, Path], list[Path]]
     load_trained: Callable[[Any, str], Any] | None = None
+    load_pretrained: Callable[[Any], Any] | None = None   # default: learnt.pretrained.load(name)
 
 
 def resolve_device(device: str) -> str:
