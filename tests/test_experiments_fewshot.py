@@ -59,3 +59,12 @@ def test_fewshot_sinusoid_tiny(tmp_path):
 def test_bad_method_name_is_rejected():
     with pytest.raises(Exception, match="unknown"):
         override(FEWSHOT_GLYPHS.config("quick"), ["methods=lstm,matchingnet"])
+
+
+def test_fewshot_glyphs_evaluates_the_shipped_meta_learner(tmp_path):
+    cfg = override(FEWSHOT_GLYPHS.config("quick"), _tiny_glyphs(tmp_path / "cache"))
+    trained = FEWSHOT_GLYPHS.load_pretrained(cfg)
+    res = run_experiment(FEWSHOT_GLYPHS, cfg, RunContext(out=tmp_path / "run", seed=0, budget="quick", progress=False),
+                         trained=trained)
+    assert {(r["setting"], r["method"]) for r in res["rows"]} == {("5-way 1-shot", "lstm"), ("5-way 5-shot", "lstm")}
+    assert all(r["mean"] > 40 for r in res["rows"])  # chance is 20%

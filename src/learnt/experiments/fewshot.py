@@ -171,6 +171,13 @@ def glyphs_load_trained(cfg: GlyphsConfig, path: str) -> dict:
     return out
 
 
+def glyphs_load_pretrained(cfg: GlyphsConfig) -> dict:
+    """The shipped meta-learners (``learnt.fewshot.load_pretrained``); only the ``lstm`` rows are evaluated."""
+    from learnt.fewshot import load_pretrained
+    return {"methods": {f"lstm-{k}shot": load_pretrained(k_shot=k, device=cfg.device).method for k in cfg.shots},
+            "history": {}}
+
+
 def glyphs_evaluate(cfg: GlyphsConfig, ctx: RunContext, trained: dict):
     splits = load_glyphs(cfg.data)
     methods, dev = trained["methods"], cfg.device
@@ -393,7 +400,7 @@ FEWSHOT_GLYPHS = Experiment(
     name="fewshot-glyphs",
     description="LSTM meta-learner vs MAML, ProtoNets, NN, fine-tuning on 5-way glyph episodes (Ravi & Larochelle 2017, Table 1)",
     config=glyphs_config, meta_train=glyphs_meta_train, evaluate=glyphs_evaluate, plot=glyphs_plot,
-    load_trained=glyphs_load_trained,
+    load_trained=glyphs_load_trained, load_pretrained=glyphs_load_pretrained,
 )
 
 FEWSHOT_SINUSOID = Experiment(
