@@ -280,8 +280,9 @@ def _prior(cfg: BlackBoxGPConfig) -> GPPrior:
 
 # --------------------------------------------------------------------------- blackbox-gp
 def gp_config(budget: str) -> BlackBoxGPConfig:
-    cfg = BlackBoxGPConfig(train=BlackBoxTrainConfig(iterations=600, functions_per_dim=8, val_every=25,
-                                                     checkpoint_every=25))
+    cfg = BlackBoxGPConfig(train=BlackBoxTrainConfig(iterations=600, functions_per_dim=8, meta_lr=5e-3,
+                                                     val_every=25, checkpoint_every=25),
+                           suite=SuiteConfig(gp_evals=50))
     if budget == "quick":
         cfg = dataclasses.replace(
             cfg, proposer=ProposerConfig(hidden=32),
