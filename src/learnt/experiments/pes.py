@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 def _pes_train() -> MetaTrainConfig:
     return MetaTrainConfig(iterations=500, unroll_steps=100, truncation=20, estimator="pes", sigma=0.01,
-                           n_pairs=8, meta_lr=3e-3, val_every=25, checkpoint_every=25)
+                           n_pairs=8, meta_lr=1e-2, val_every=25, checkpoint_every=25)
 
 
 @dataclass(frozen=True)
