@@ -28,6 +28,7 @@ def test_reproduce_l2l_quadratic_pes(tmp_path):
     res = run_experiment(L2L_QUADRATIC_PES, cfg, RunContext(out=tmp_path, budget="quick", progress=False))
     on_disk = json.loads((tmp_path / "results.json").read_text())
     assert on_disk["experiment"] == "l2l-quadratic-pes" and on_disk["config"]["train"]["estimator"] == "pes"
+    assert on_disk["command"] == "learnt reproduce l2l-quadratic-pes --seed 0 --quick"
     rows = {r["method"]: r for r in res["rows"]}
     assert set(rows) == {"lstm-pes", "lstm-bptt", "sgd", "nag", "rmsprop", "adam"}
     assert all(r["n"] == 3 and r["metric"] == "final_loss" for r in rows.values())

@@ -90,7 +90,8 @@ def evaluate(cfg: L2LQuadraticPESConfig, ctx: RunContext, rule):
         pes["within_bptt_ci95"] = bool(abs(pes["mean"] - bptt["mean"]) <= bptt["ci95"])
         bptt["source"] = f"learnt.pretrained.load({cfg.bptt_reference!r}) (results/l2l-quadratic, BPTT)"
     extra = {"lr_scores": {name: {f"{lr:.4g}": s for lr, s in scores.items()} for name, (_, scores) in tuned.items()},
-             "val_history": _val_history(ctx)}
+             "val_history": _val_history(ctx),
+             "command": f"learnt reproduce l2l-quadratic-pes --seed {ctx.seed}" + (" --quick" if ctx.budget == "quick" else "")}
     return rows, curves, extra
 
 

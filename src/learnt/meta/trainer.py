@@ -1,8 +1,11 @@
-"""Meta-training: truncated BPTT over optimizee runs, with selection, logs and resume.
+"""Meta-training over optimizee runs, with selection, logs, resume and torch.distributed.
 
 The four seams of DESIGN.md are kept apart: what is learned (``rule``), how the inner
 problem steps (:func:`~learnt.meta.unroll.unroll` in truncations), how the meta-gradient is
-estimated (:class:`TruncatedBPTT`), and how phi is updated (a ``torch.optim`` optimizer).
+estimated (:mod:`learnt.meta.estimators`: truncated BPTT, antithetic ES, PES; selected by
+``MetaTrainConfig.estimator`` or passed as ``estimator=``), and how phi is updated (a
+``torch.optim`` optimizer, after the meta-gradients of all task shards on all ranks are
+averaged).
 """
 from __future__ import annotations
 
