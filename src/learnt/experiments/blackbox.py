@@ -191,6 +191,7 @@ def evaluate_setting(setting: str, fns, dim: int, min_value: torch.Tensor | None
     """All methods on the K functions ``fns``; rows (regret at each report point, time per
     suggestion), regret curves and raw values."""
     k, n = fns.n_functions, suite.evals
+    budgets = {"gp": suite.gp_evals}
     values: dict[str, np.ndarray] = {}
     seconds: dict[str, np.ndarray] = {}
     with torch.no_grad():
@@ -213,7 +214,7 @@ def evaluate_setting(setting: str, fns, dim: int, min_value: torch.Tensor | None
     else:
         true_min = np.minimum(min_value.double().numpy(), found)
     rows, curves = [], {}
-    best = {m: np.fmin.accumulate(v, axis=1) - true_min[:, None] for m, v in values.items()}
+    best = {m: _regret(v, true_min, budgets.get(m, n)) for m, v in values.items()}
     for method, reg in best.items():
         for at in suite.report_at:
             col = reg[:, at - 1]
@@ -232,6 +233,13 @@ def evaluate_setting(setting: str, fns, dim: int, min_value: torch.Tensor | None
         means, cis = zip(*[mean_ci95(reg[:, j])[:2] for j in range(n) if ok[j]]) if ok.any() else ((), ())
         curves[method] = {"step": [j + 1 for j in range(n) if ok[j]], "mean": list(means), "ci95": list(cis)}
     return rows, curves, {"true_min": true_min.tolist()}
+
+
+def _regret(values: np.ndarray, true_min: np.ndarray, budget: int) -> np.ndarray:
+    """Simple regret after each evaluation (K, n); NaN after a method's budget. Failed trials (NaN) count as no progress."""
+    reg = np.fmin.accumulate(values, axis=1) - true_min[:, None]
+    reg[:, budget:] = np.nan
+    return reg
 
 
 def _bar(it, progress: bool, desc: str):
@@ -433,7 +441,7 @@ def hpo_evaluate(cfg: BlackBoxHPOConfig, ctx: RunContext, models: dict[str, LSTM
         values[method], seconds[method] = v, np.stack([r[1] for r in runs])
     floor = np.nanmin(np.stack([np.nanmin(v, axis=1) for v in values.values()]), axis=0)
     rows, curves = [], {}
-    best = {m: np.fmin.accumulate(v, axis=1) - floor[:, None] for m, v in values.items()}
+    best = {m: _regret(v, floor, suite.gp_evals if m == "gp" else n) for m, v in values.items()}
     for method, reg in best.items():
         for at in suite.report_at:
             col = reg[:, at - 1]
