@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import multiprocessing
+import re
 import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -33,7 +34,11 @@ class Outcome:
 
 
 def _describe(e: BaseException) -> str:
-    text = str(e).splitlines()[0][:300] if str(e) else ""
+    cause = getattr(e, "cause", None)  # Ray wraps the child's exception (RayTaskError.cause)
+    if isinstance(cause, BaseException) and cause is not e:
+        return f"{type(e).__name__}({_describe(cause)})"
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()
+    text = text.splitlines()[0][:300] if text else ""
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
