@@ -118,3 +118,28 @@ def test_shards_are_dealt_round_robin():
     assert shards_of_rank(3, DistInfo(1, 2)) == [1]
     with pytest.raises(ValueError, match="task_shards=1 with 2 ranks"):
         shards_of_rank(1, DistInfo(1, 2))
+
+
+class _CountingFamily:
+    def __init__(self, base):
+        self.base, self.seen = base, []
+
+    def sample(self, g, n_problems=None):
+        task = self.base.sample(g, n_problems)
+        self.seen.append(task.W.clone())
+        return task
+
+
+def test_each_shard_is_its_own_task_of_k_problems():
+    fam = _CountingFamily(FAMILY)
+    cfg = replace(CFG, iterations=2, task_shards=3)
+    torch.manual_seed(0)
+    t = MetaTrainer(L2LOptimizer(hidden_size=8), fam, cfg, seed=3, progress=False)
+    t.train()
+    # 3 shards x 2 iterations tasks, each K=4 problems: 12 problems per meta-step
+    assert len(fam.seen) == 6 and all(w.shape[0] == FAMILY.n_problems for w in fam.seen)
+    assert all(not torch.equal(fam.seen[i], fam.seen[j]) for i in range(6) for j in range(i))
+    # shard 0 is the single-shard stream: the first task equals a 1-shard run's first task
+    fam1 = _CountingFamily(FAMILY)
+    MetaTrainer(L2LOptimizer(hidden_size=8), fam1, replace(cfg, task_shards=1), seed=3, progress=False).train()
+    assert torch.equal(fam1.seen[0], fam.seen[0]) and torch.equal(fam1.seen[1], fam.seen[3])
