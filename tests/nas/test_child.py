@@ -52,6 +52,8 @@ def test_child_config_and_size_limits():
     with pytest.raises(ConfigError, match="epochs=0"):
         ChildConfig(epochs=0)
     with pytest.raises(ConfigError, match="head 'max'"):
+        ChildConfig(head="max")
+    with pytest.raises(ConfigError, match="head 'max'"):
         ChildNet(Architecture((Layer(1, 1, 4),)), (1, 8, 8), 10, head="max")
     with pytest.raises(ValueError, match="max_params=10"):
         train_child(ChildJob(Architecture((Layer(3, 3, 4),)), 0, ChildConfig(max_params=10)))

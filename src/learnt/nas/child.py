@@ -97,6 +97,8 @@ class ChildConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError(f"child epochs={self.epochs}, batch_size={self.batch_size}; expected both >= 1")
+        if self.head not in ("gap", "flatten"):
+            raise ConfigError(f"child head {self.head!r}; expected 'gap' (global average pool) or 'flatten'")
         if not self.lr > 0 or self.weight_decay < 0:
             raise ConfigError(f"child lr={self.lr}, weight_decay={self.weight_decay}; expected lr > 0, wd >= 0")
 
