@@ -75,7 +75,7 @@ class SuiteConfig:
 class BlackBoxGPConfig:
     proposer: ProposerConfig = field(default_factory=ProposerConfig)
     train: BlackBoxTrainConfig = field(default_factory=BlackBoxTrainConfig)
-    losses: tuple[str, ...] = ("sum", "ei", "oi")
+    losses: tuple[str, ...] = ("oi", "ei", "sum")
     dims: tuple[int, ...] = (1, 3, 6, 9)
     suite: SuiteConfig = field(default_factory=SuiteConfig)
     device: str = "cpu"
@@ -288,7 +288,8 @@ def _prior(cfg: BlackBoxGPConfig) -> GPPrior:
 
 # --------------------------------------------------------------------------- blackbox-gp
 def gp_config(budget: str) -> BlackBoxGPConfig:
-    cfg = BlackBoxGPConfig(train=BlackBoxTrainConfig(iterations=600, functions_per_dim=8, meta_lr=5e-3,
+    cfg = BlackBoxGPConfig(train=BlackBoxTrainConfig(iterations=400, functions_per_dim=8, meta_lr=5e-3,
+                                                     curriculum_fraction=0.5, parallel=(1, 1, 1, 1, 2),
                                                      val_every=25, checkpoint_every=25),
                            suite=SuiteConfig(gp_evals=50))
     if budget == "quick":
