@@ -49,11 +49,64 @@ NOTES = {
 }
 
 
+def _cell(r: dict | None) -> str:
+    if r is None:
+        return ""
+    ci = r.get("ci95")
+    ci_s = f" ± {ci:.2g}" if isinstance(ci, (int, float)) and ci == ci else ""
+    return f"{r['mean']:.3g}{ci_s}"
+
+
+def pivot_table(rows: list[dict], metric_prefixes: tuple[str, ...], best_low: bool = True) -> str:
+    """| setting | method | metric1 | metric2 | ... with mean ± CI cells; the best mean per setting
+    and metric in bold (lowest when ``best_low``)."""
+    metrics = []
+    for r in rows:
+        if r["metric"].startswith(metric_prefixes) and r["metric"] not in metrics:
+            metrics.append(r["metric"])
+    # one time column whatever the number of trials it was measured at
+    timing = [m for m in metrics if m.startswith("suggest_ms@")]
+    cols = [m for m in metrics if not m.startswith("suggest_ms@")] + (["suggest_ms"] if timing else [])
+    index: dict[tuple, dict] = {}
+    for r in rows:
+        key = "suggest_ms" if r["metric"].startswith("suggest_ms@") else r["metric"]
+        if key in cols:
+            index[(r["setting"], r["method"], key)] = r
+    settings = list(dict.fromkeys(r["setting"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    head = ["setting", "method"] + [("ms / suggestion" if c == "suggest_ms" else c) for c in cols]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in settings:
+        best = {}
+        for c in cols:
+            vals = [index[(s, m, c)]["mean"] for m in methods if (s, m, c) in index]
+            if vals and c != "suggest_ms":
+                best[c] = min(vals) if best_low else max(vals)
+        for m in methods:
+            if not any((s, m, c) in index for c in cols):
+                continue
+            cells = []
+            for c in cols:
+                r = index.get((s, m, c))
+                txt = _cell(r)
+                if r is not None and c in best and r["mean"] == best[c]:
+                    txt = f"**{txt}**"
+                cells.append(txt)
+            out.append("| " + " | ".join([s, m] + cells) + " |")
+    return "\n".join(out)
+
+
+PIVOT = {"blackbox-gp": (("regret@", "suggest_ms@"), True), "blackbox-benchmarks": (("regret@", "suggest_ms@"), True),
+         "blackbox-hpo": (("regret@", "suggest_ms@"), True)}
+
+
 def section(name: str) -> str:
     path = ROOT / "results" / name / "results.json"
     res = json.loads(path.read_text())
     env = res["environment"]
     rows = [r for r in res["rows"] if r["metric"] not in ("heldout_loss",)]
+    if name in PIVOT:
+        table, rows = pivot_table(rows, *PIVOT[name]).splitlines(), None
     if name == "hrnn-lr-robustness":
         ratio = [r for r in rows if r["metric"] == "worst_to_best_ratio"]
         table = ["| method | worst / best final loss | best (at lr) | worst (at lr) | lr span |", "|---|---|---|---|---|"]
