@@ -129,11 +129,12 @@ class LSTMProposer(nn.Module):
         layers: LSTM depth.
         incumbent: also feed the best query so far with its standardised result, and the
             t-th point ``s_t`` of a fixed scrambled Sobol design (a buffer of the model), and
-            propose a learned softmax mixture of three candidates: a global point
-            ``sigmoid(a)``, a step from the incumbent in logit space
-            ``sigmoid(logit(x_best) + b)`` and the design point ``s_t``. The gates start on the
-            design, so an untrained proposer is a quasi-random search and meta-training
-            learns when and how to exploit. ``False`` is the paper's plain proposer
+            propose, in logit space, a quasi-random step of learned radius from a learned
+            centre between the cube's centre and the incumbent:
+            ``x = sigmoid(g logit(x_best) + R (2 s_t - 1) + b)`` with ``g`` in (0, 1), ``R``
+            and the offset ``b`` emitted by the LSTM at every step. A large radius with
+            ``g`` ~ 0 explores the cube, a small one with ``g`` ~ 1 is a local search; it
+            starts exploring (R = 2, g ~ 0.05) and meta-training learns the schedule. ``False`` is the paper's plain proposer
             ``x = sigmoid(a)`` on (x, y, o) inputs.
 
     ``step(inp, hc, hist)`` advances the LSTM by one input and returns the proposal
@@ -151,14 +152,14 @@ class LSTMProposer(nn.Module):
         self.max_dim, self.hidden, self.layers = int(max_dim), int(hidden), int(layers)
         self.incumbent = bool(incumbent)
         self.lstm = nn.LSTM(self.input_size, self.hidden, self.layers)
-        self.head = nn.Linear(self.hidden, (2 * self.max_dim + 3) if self.incumbent else self.max_dim)
+        self.head = nn.Linear(self.hidden, (self.max_dim + 2) if self.incumbent else self.max_dim)
         if self.incumbent:
             from torch.quasirandom import SobolEngine
             self.register_buffer("design", SobolEngine(self.max_dim, scramble=True, seed=0).draw(DESIGN_LEN))
         with torch.no_grad():  # start near the centre, with small coordinate-dependent offsets
             self.head.weight.mul_(0.1)
             if self.incumbent:
-                self.head.bias[-3:] = torch.tensor([-1.0, -1.0, 1.0])  # gates start mostly on the design
+                self.head.bias[-2:] = torch.tensor([math.log(2.0), -3.0])  # radius 2, centre ~ the cube's
 
     def config(self) -> dict:
         return {"max_dim": self.max_dim, "hidden": self.hidden, "layers": self.layers, "incumbent": self.incumbent}
@@ -217,10 +218,10 @@ class LSTMProposer(nn.Module):
             return torch.sigmoid(z), hc
         m = self.max_dim
         xb = hist.x_best.clamp(1e-4, 1 - 1e-4)
-        local = torch.sigmoid(torch.log(xb) - torch.log1p(-xb) + z[:, m:2 * m])
-        g = torch.softmax(z[:, -3:], dim=1)
-        design = self.design_point(index, z)
-        return g[:, :1] * torch.sigmoid(z[:, :m]) + g[:, 1:2] * local + g[:, 2:] * design, hc
+        radius = torch.exp(z[:, m:m + 1].clamp(-6.0, 2.0))
+        pull = torch.sigmoid(z[:, m + 1:m + 2])
+        direction = 2.0 * self.design_point(index, z) - 1.0
+        return torch.sigmoid(pull * (torch.log(xb) - torch.log1p(-xb)) + radius * direction + z[:, :m]), hc
 
     def rollout(self, fn: Callable[[Tensor], Tensor], dim: int | Tensor, steps: int, parallel: int = 1,
                 n_functions: int | None = None, first: Tensor | None = None) -> Rollout:

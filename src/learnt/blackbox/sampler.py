@@ -247,10 +247,10 @@ class _NumpyProposer:
         z = self.head_w @ inp + self.head_b
         if self.incumbent:
             xb = np.clip(x_best, 1e-4, 1 - 1e-4)
-            local = _sigmoid(np.log(xb) - np.log1p(-xb) + z[md:2 * md])
-            gz = z[-3:] - z[-3:].max()
-            gate = np.exp(gz) / np.exp(gz).sum()
-            u = gate[0] * _sigmoid(z[:md]) + gate[1] * local + gate[2] * self.design[index % DESIGN_LEN]
+            radius = math.exp(min(2.0, max(-6.0, z[md])))
+            pull = 1.0 / (1.0 + math.exp(-z[md + 1]))
+            direction = 2.0 * self.design[index % DESIGN_LEN] - 1.0
+            u = _sigmoid(pull * (np.log(xb) - np.log1p(-xb)) + radius * direction + z[:md])
         else:
             u = _sigmoid(z)
         return _State(hs, cs, u * mask, index, d, n, s1, s2, x_best, y_best)
