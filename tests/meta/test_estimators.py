@@ -199,3 +199,22 @@ def test_trainer_with_es_pes_is_deterministic_and_learns(name, tmp_path):
     _, b = train(None)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert any(not torch.equal(a[k], init[k]) for k in a)
+
+
+def test_pes_training_resumes_to_identical_numbers(tmp_path):
+    fam = QuadraticFamily(dim=5, n_problems=4)
+    cfg = MetaTrainConfig(iterations=4, unroll_steps=6, truncation=3, meta_lr=1e-2, estimator="pes",
+                          n_pairs=2, val_every=2, checkpoint_every=2)
+
+    def trainer(c, out, seed_rule=0):
+        torch.manual_seed(seed_rule)
+        return MetaTrainer(L2LOptimizer(hidden_size=4), fam, c, seed=1, out_dir=out, progress=False)
+
+    a = trainer(cfg, tmp_path / "a")
+    a.train()
+    from dataclasses import replace
+    trainer(replace(cfg, iterations=2), tmp_path / "b").train()
+    b = trainer(cfg, tmp_path / "b", seed_rule=7)  # weights must come from the checkpoint
+    b.train(resume=True)
+    sa, sb = a.rule.state_dict(), b.rule.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
