@@ -392,7 +392,7 @@ def sinusoid_plot(results: dict, out: Path) -> list[Path]:
     if not curves:
         return []
     return [loss_curves(curves, out / "val_mse_vs_iterations.png", learned=("lstm",),
-                        title="Sinusoid 10-shot: validation MSE during meta-training (x = meta-updates)",
+                        title="Sinusoid: validation MSE vs meta-updates (mean ± 95% CI)",
                         ylabel="validation MSE")]
 
 
