@@ -74,6 +74,41 @@ def test_block_policy_shapes_and_block_masking():
     assert torch.isfinite(loss) and all(p.grad is not None for p in pol.manipulation.parameters())
 
 
+def test_hard_picks_read_the_exact_block_positions():
+    torch.manual_seed(0)
+    rng = np.random.default_rng(3)
+    demos = collect_blocks(rng, ["abc"], [0], noise=0.0)
+    pol = BlockStackPolicy(hidden=8, manipulation=(16,), hard_picks=True).eval()
+    pol.manipulation = torch.nn.Identity()          # expose the context: src (3), dst (3), ...
+    obs, tmask, ents = _tensors(demos)
+    ctx = pol.encode_demo(obs, tmask, ents)
+    forced = torch.tensor([[[2, 0]]])
+    out, logits = pol.act(ctx, obs[:, :1], ents, with_picks=True, picks=forced)
+    blocks = obs[0, 0, :9].view(3, 3)
+    assert torch.allclose(out[0, 0, :3], blocks[2], atol=1e-5) and torch.allclose(out[0, 0, 3:6], blocks[0], atol=1e-5)
+    free = pol.act(ctx, obs[:, :1], ents)             # no teacher forcing: the argmax blocks
+    am = logits[0, 0].argmax(0)
+    assert torch.allclose(free[0, 0, :3], blocks[am[0]], atol=1e-5)
+
+
+def test_discretised_motion_round_trips_the_expert_labels():
+    torch.manual_seed(0)
+    pol = BlockStackPolicy(hidden=8, manipulation=(16,), action_bins=21)
+    label = torch.tensor([[[1.0, -1.0, 0.23, 1.0], [0.0, 0.5, -0.04, -1.0]]])
+    idx = torch.round((label[..., :3] + 1) / 2 * 20).long()
+    out = torch.full((1, 2, 64), -10.0)
+    for s in range(2):
+        for k in range(3):
+            out[0, s, k * 21 + idx[0, s, k]] = 10.0
+        out[0, s, -1] = 10.0 * label[0, s, 3]
+    cmd = pol.command(out)
+    assert torch.allclose(cmd, label, atol=0.05)
+    from learnt.imitation.block_policy import action_loss
+    assert action_loss(out, label, 21).max() < 1e-3 < action_loss(-out, label, 21).min()
+    with pytest.raises(ValueError, match="action_bins=1"):
+        BlockStackPolicy(action_bins=1)
+
+
 def test_block_rollout_reports_expert_labels():
     rng = np.random.default_rng(2)
     demos = collect_blocks(rng, ["ab"], [0], noise=0.0)

@@ -170,8 +170,10 @@ class BlocksConfig:
     manipulation: tuple[int, ...] = (256, 256)
     temporal_dropout: float = 0.95
     pick_weight: float = 1.0          # 0 = plain behaviour cloning as in the paper
+    action_bins: int = 0              # 0 = regress the motion (MSE); > 0: classify over bins
+    hard_picks: bool = True           # context uses the most attended blocks' positions (needs pick_weight > 0)
     train: ImitationTrainConfig = field(default_factory=lambda: ImitationTrainConfig(
-        iterations=2000, batch_pairs=32, states_per_pair=8, checkpoint_every=100, log_every=50))
+        iterations=2000, batch_pairs=32, states_per_pair=8, lr=2e-3, checkpoint_every=100, log_every=50))
     dagger_rounds: int = 2
     dagger_episodes: int = 280
     eval_train_configs: int = 10      # scenes (each with an unseen demo) per training layout
@@ -181,6 +183,8 @@ class BlocksConfig:
     def __post_init__(self) -> None:
         if self.demos_per_task < 2:
             raise ValueError(f"demos_per_task={self.demos_per_task}; expected >= 2 (pairs of demos)")
+        if self.hard_picks and self.pick_weight <= 0:
+            raise ValueError(f"hard_picks needs pick_weight > 0 (got {self.pick_weight}): argmax attention has no gradient")
         if not 1 <= self.max_stages <= 8:
             raise ValueError(f"max_stages={self.max_stages}; expected 1 to 8")
 
@@ -210,7 +214,8 @@ def _block_demos(cfg: BlocksConfig, ctx: RunContext, train: list[str]) -> Trajec
 
 
 def _block_policy(cfg: BlocksConfig) -> BlockStackPolicy:
-    return BlockStackPolicy(cfg.hidden, cfg.manipulation, cfg.temporal_dropout).to(cfg.device)
+    return BlockStackPolicy(cfg.hidden, cfg.manipulation, cfg.temporal_dropout, cfg.action_bins,
+                            cfg.hard_picks).to(cfg.device)
 
 
 def blocks_meta_train(cfg: BlocksConfig, ctx: RunContext) -> dict[str, torch.nn.Module]:

@@ -16,10 +16,14 @@ Three parts, as in the paper:
   (relative to the gripper), the gripper state and a pooled summary: a fixed size for any
   number of blocks.
 - **Manipulation network.** An MLP (256-256 as in the paper) maps the context to the
-  action: gripper motion (3) and a grip logit.
+  action: gripper motion (3) and a grip logit. With ``action_bins > 0`` each motion axis is
+  a classification over that many evenly spaced values in [-1, 1] (cross-entropy), which
+  keeps the expert's sharp, saturated moves sharp; ``action_bins = 0`` regresses (MSE).
 
 Shapes: ``demo (N, T, 32)``, ``time_mask (N, T)``, ``entities (N, 10)`` (present blocks),
-``obs (N, S, 32)`` -> actions ``(N, S, 4)``. Blocks are padded to 10 and masked.
+``obs (N, S, 32)`` -> raw outputs ``(N, S, 4)`` (or ``(N, S, 3 * action_bins + 1)``);
+:meth:`BlockStackPolicy.command` turns them into executable actions ``(N, S, 4)``. Blocks
+are padded to 10 and masked.
 """
 from __future__ import annotations
 
@@ -97,11 +101,14 @@ def temporal_dropout_frames(time_mask: Tensor, p: float, generator: torch.Genera
 class BlockStackPolicy(nn.Module):
     """Demonstration-conditioned block-stacking policy (see module docstring)."""
 
-    def __init__(self, hidden: int = 64, manipulation: tuple[int, ...] = (256, 256), dropout: float = 0.95) -> None:
+    def __init__(self, hidden: int = 64, manipulation: tuple[int, ...] = (256, 256), dropout: float = 0.95,
+                 action_bins: int = 0, hard_picks: bool = False) -> None:
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"temporal dropout {dropout}: expected a probability in [0, 1)")
-        self.dropout = dropout
+        if action_bins == 1 or action_bins < 0:
+            raise ValueError(f"action_bins={action_bins}: expected 0 (regression) or >= 2")
+        self.dropout, self.action_bins, self.hard_picks = dropout, action_bins, hard_picks
         self.ids = nn.Parameter(torch.randn(MAX_BLOCKS, hidden) * 0.5)
         self.inp = nn.Linear(3 + 2, hidden)
         self.encoder = nn.ModuleList([NeighbourhoodAttention(hidden) for _ in range(2)])
@@ -116,7 +123,7 @@ class BlockStackPolicy(nn.Module):
         for m in manipulation:
             layers += [nn.Linear(width, m), nn.ReLU()]
             width = m
-        layers.append(nn.Linear(width, 4))
+        layers.append(nn.Linear(width, 3 * action_bins + 1 if action_bins else 4))
         self.manipulation = nn.Sequential(*layers)
 
     def _embed(self, obs: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -141,11 +148,15 @@ class BlockStackPolicy(nn.Module):
         hb = self.tnorm(hb + torch.softmax(s, -1) @ self.tv(hb))
         return hb.transpose(1, 2), fmask
 
-    def act(self, ctx: tuple[Tensor, Tensor], obs: Tensor, entities: Tensor, with_picks: bool = False):
-        """Raw actions ``(N, S, 4)``: motion (3) and grip logit, for observations ``(N, S, 32)``.
+    def act(self, ctx: tuple[Tensor, Tensor], obs: Tensor, entities: Tensor, with_picks: bool = False,
+            picks: Tensor | None = None):
+        """Raw outputs ``(N, S, 4 or 3 * bins + 1)``: motion and grip logit, for observations ``(N, S, 32)``.
 
         With ``with_picks`` also the block-attention logits ``(N, S, B, 2)`` (block to move,
-        block to put it on)."""
+        block to put it on). With ``hard_picks`` the context takes the positions of the most
+        attended blocks (a soft average of positions is off by more than the placing
+        tolerance unless the attention is very sharp); ``picks (N, S, 2)`` (training, -1 =
+        unknown) then replaces them by the expert's blocks (teacher forcing)."""
         demo_h, fmask = ctx
         bmask = entities.bool()[:, None].expand(-1, obs.shape[1], -1)                      # (N, S, B)
         c, pos, grip = self._embed(obs, bmask)                                             # (N, S, B, H)
@@ -156,8 +167,15 @@ class BlockStackPolicy(nn.Module):
         read = torch.einsum("nsf,nfbh->nsbh", a, demo_h)
         z = self.relate(self.join(torch.cat([c, read], -1)), pos, bmask)
         logits = self.pick(z).masked_fill(~bmask[..., None], _NEG)                         # (N, S, B, 2)
-        w = torch.softmax(logits, -2)
-        src, dst = (w[..., :1] * pos).sum(-2), (w[..., 1:] * pos).sum(-2)                 # (N, S, 3) each
+        if self.hard_picks:
+            idx = logits.argmax(-2)                                                        # (N, S, 2)
+            if picks is not None:
+                idx = torch.where(picks >= 0, picks, idx)
+            sel = torch.gather(pos, -2, idx.unsqueeze(-1).expand(*idx.shape, 3))          # (N, S, 2, 3)
+            src, dst = sel[..., 0, :], sel[..., 1, :]
+        else:
+            w = torch.softmax(logits, -2)
+            src, dst = (w[..., :1] * pos).sum(-2), (w[..., 1:] * pos).sum(-2)             # (N, S, 3) each
         top = pos[..., 2].masked_fill(~bmask, _NEG).amax(-1, keepdim=True)                 # highest block
         # offsets in block edges, raw and clipped to one step: the expert's motion is a clipped offset
         src, dst, top = src * POS_SCALE, dst * POS_SCALE, top * POS_SCALE
@@ -166,11 +184,24 @@ class BlockStackPolicy(nn.Module):
         return (out, logits) if with_picks else out
 
 
-def action_loss(pred: Tensor, label: Tensor) -> Tensor:
-    """Behaviour-cloning loss per state: MSE on motion + cross-entropy on the grip. ``(N, S)``."""
-    motion = ((pred[..., :3] - label[..., :3]) ** 2).sum(-1)
-    grip = F.binary_cross_entropy_with_logits(pred[..., 3], (label[..., 3] > 0).to(pred.dtype), reduction="none")
-    return motion + grip
+    def command(self, out: Tensor) -> Tensor:
+        """Executable actions ``(..., 4)`` in [-1, 1] from raw outputs."""
+        return block_command(out, self.action_bins)
+
+
+def _bins_of(motion: Tensor, bins: int) -> Tensor:
+    return torch.round((motion.clamp(-1, 1) + 1) / 2 * (bins - 1)).long()
+
+
+def action_loss(pred: Tensor, label: Tensor, bins: int = 0) -> Tensor:
+    """Behaviour-cloning loss per state ``(N, S)``: motion (MSE, or cross-entropy over ``bins``
+    values per axis) + cross-entropy on the grip."""
+    grip = F.binary_cross_entropy_with_logits(pred[..., -1], (label[..., 3] > 0).to(pred.dtype), reduction="none")
+    if not bins:
+        return ((pred[..., :3] - label[..., :3]) ** 2).sum(-1) + grip
+    logits = pred[..., :-1].reshape(*pred.shape[:-1], 3, bins)
+    ce = F.cross_entropy(logits.flatten(0, -2), _bins_of(label[..., :3], bins).flatten(), reduction="none")
+    return ce.view(*pred.shape[:-1], 3).sum(-1) + grip
 
 
 class BlockLoss:
@@ -182,8 +213,9 @@ class BlockLoss:
         self.pick_weight = pick_weight
 
     def __call__(self, policy, ctx, obs: Tensor, entities: Tensor, label: Tensor, picks: Tensor) -> Tensor:
-        pred, logits = policy.act(ctx, obs, entities, with_picks=True)
-        loss = action_loss(pred, label).mean()
+        pred, logits = policy.act(ctx, obs, entities, with_picks=True,
+                                  picks=picks if getattr(policy, "hard_picks", False) else None)
+        loss = action_loss(pred, label, policy.action_bins).mean()
         if self.pick_weight > 0:
             for k in range(2):
                 tgt = picks[..., k]
@@ -193,6 +225,12 @@ class BlockLoss:
         return loss
 
 
-def block_command(pred: Tensor) -> Tensor:
-    """Executable actions in [-1, 1] from raw outputs: clipped motion, grip = sign of the logit."""
-    return torch.cat([pred[..., :3].clamp(-1, 1), torch.where(pred[..., 3:] > 0, 1.0, -1.0)], -1)
+def block_command(pred: Tensor, bins: int = 0) -> Tensor:
+    """Executable actions in [-1, 1] from raw outputs: motion (clipped, or the most likely bin's
+    value), grip = sign of the logit."""
+    if bins:
+        idx = pred[..., :-1].reshape(*pred.shape[:-1], 3, bins).argmax(-1)
+        motion = idx.to(pred.dtype) / (bins - 1) * 2 - 1
+    else:
+        motion = pred[..., :3].clamp(-1, 1)
+    return torch.cat([motion, torch.where(pred[..., -1:] > 0, 1.0, -1.0)], -1)

@@ -14,7 +14,6 @@ from torch import nn
 
 from learnt.imitation import particle as P
 from learnt.imitation.block_expert import expert_plan
-from learnt.imitation.block_policy import block_command
 from learnt.imitation.blockworld import MAX_BLOCKS, BlockWorld, default_horizon, pad_observation, parse_layout, sample_scene
 from learnt.imitation.demos import BLOCK_ACT_DIM, BLOCK_OBS_DIM, Trajectories
 
@@ -78,7 +77,7 @@ def rollout_blocks(policy: nn.Module, demos: Trajectories, layouts: list[str], r
     for t in range(t_max):
         for i, w in enumerate(worlds):
             obs_all[i, t] = pad_observation(w.observation(), w.n_blocks)[0]
-        act = block_command(policy.act(ctx, torch.as_tensor(obs_all[:, t], device=device)[:, None], ents)[:, 0])
+        act = policy.command(policy.act(ctx, torch.as_tensor(obs_all[:, t], device=device)[:, None], ents)[:, 0])
         act = act.cpu().numpy().astype(np.float64)
         for i, w in enumerate(worlds):
             if t >= horizons[i]:
