@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from learnt.imitation.block_expert import benchmark_tasks, expert_action
+from learnt.imitation.block_expert import benchmark_tasks, expert_action, expert_plan
+from learnt.imitation.block_policy import BlockLoss, BlockStackPolicy
 from learnt.imitation.blockworld import BlockWorld, layout_stages, pad_observation, parse_layout
+from learnt.imitation.demos import Trajectories, collect_blocks, collect_particle, load_or_collect
 from learnt.imitation.envs import BlockStackEnv, ParticleReachEnv
+from learnt.imitation.particle_policies import ARCHITECTURES, make_particle_policy
+from learnt.imitation.rollout import rollout_blocks, rollout_particle
+from learnt.imitation.training import ImitationTrainConfig, ImitationTrainer, mse_loss
 
 for _id, _entry in (("learnt/ParticleReach-v0", "learnt.imitation.envs:ParticleReachEnv"),
                     ("learnt/BlockStack-v0", "learnt.imitation.envs:BlockStackEnv")):
     if _id not in gym.registry:
         gym.register(id=_id, entry_point=_entry)
 
-__all__ = ["BlockStackEnv", "BlockWorld", "ParticleReachEnv", "benchmark_tasks", "expert_action", "layout_stages",
-           "pad_observation", "parse_layout"]
+__all__ = ["ARCHITECTURES", "BlockLoss", "BlockStackEnv", "BlockStackPolicy", "BlockWorld", "ImitationTrainConfig",
+           "ImitationTrainer", "ParticleReachEnv", "Trajectories", "benchmark_tasks", "collect_blocks",
+           "collect_particle", "expert_action", "expert_plan", "layout_stages", "load_or_collect",
+           "make_particle_policy", "mse_loss", "pad_observation", "parse_layout", "rollout_blocks", "rollout_particle"]
