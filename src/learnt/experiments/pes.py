@@ -97,7 +97,7 @@ def evaluate(cfg: L2LQuadraticPESConfig, ctx: RunContext, rule):
 
 def plot(results: dict, out: Path) -> list[Path]:
     paths = [loss_curves(results["curves"], out / "loss_vs_step.png", learned=("lstm-pes", "lstm-bptt"),
-                         title="10-d quadratics, held-out: PES vs BPTT meta-training (mean ± 95% CI)",
+                         title="10-d quadratics, held-out: PES vs BPTT (mean ± 95% CI)",
                          ylabel="loss f(θ_t)")]
     hist = results.get("val_history") or []
     if hist:
