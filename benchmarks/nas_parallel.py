@@ -28,6 +28,20 @@ from learnt.nas import ChildJob, Controller, LocalProcessBackend, SerialBackend,
 from learnt.seeding import derive_seed, make_generator  # noqa: E402
 
 
+def _cpu_pressure() -> str:
+    try:
+        return Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except OSError:
+        return "unavailable"
+
+
+def _autogroup() -> str:
+    try:
+        return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip()
+    except OSError:
+        return "unavailable"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch-size", type=int, default=8)
@@ -48,7 +62,7 @@ def main() -> None:
     times: dict[str, list[float]] = {k: [] for k in backends}
     busy: dict[str, list[float]] = {k: [] for k in backends}
     accs: dict[str, list[float]] = {}
-    load_before = os.getloadavg()
+    load_before, pressure_before = os.getloadavg(), _cpu_pressure()
     for _ in range(args.repeats):
         for name, b in backends.items():
             t0 = time.perf_counter()
@@ -56,7 +70,7 @@ def main() -> None:
             times[name].append(time.perf_counter() - t0)
             accs[name] = [o.value["acc"]["val"] for o in outs]
             busy[name].append(sum(o.value["seconds"] for o in outs))
-    load_after = os.getloadavg()
+    load_after, pressure_after = os.getloadavg(), _cpu_pressure()
     for b in backends.values():
         b.close()
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -67,13 +81,16 @@ def main() -> None:
         "threads_per_worker": 1, "cpu_count": os.cpu_count(), "torch": torch.__version__,
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in load_after],
+        "cpu_pressure_before": pressure_before, "cpu_pressure_after": pressure_after,
+        "sched_autogroup_enabled": _autogroup(),
         "seconds": {k: round(v, 3) for k, v in med.items()},
         "all_seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
         "speedup_2_vs_1_worker": round(one / two, 3),
         "speedup_2_workers_vs_serial": round(med["serial (in process)"] / two, 3),
         "sum_of_child_seconds": {k: round(statistics.median(v), 3) for k, v in busy.items()},
         "note": "sum_of_child_seconds is each child's own wall time, summed: if it grows with 2 workers, the "
-                "two workers did not get two free cores (shared machine)",
+                "two workers did not get two free cores (shared machine; with sched autogroup on, all processes of "
+                "one session share that session's CPU slice, so extra workers only help when cores are idle)",
         "identical_accuracies_across_backends": len({tuple(v) for v in accs.values()}) == 1,
         "architectures": [j.arch.describe() for j in jobs],
     }
