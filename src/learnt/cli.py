@@ -109,6 +109,8 @@ def _run(args) -> int:
         else:
             trained = exp.load_trained(cfg, str(args.checkpoint))
     results = run_experiment(exp, cfg, ctx, trained=trained)
+    if results.get("rank", 0) != 0:   # torchrun: rank 0 alone reports
+        return 0
     print(format_table(results["rows"]))
     print(f"\nresults: {out / 'results.json'}  ({results['wall_seconds']:.0f} s)")
     return 0
