@@ -42,6 +42,23 @@ def _autogroup() -> str:
         return "unavailable"
 
 
+def timed_child(job: ChildJob) -> dict:
+    """train_child plus when (wall clock) and in which process it ran."""
+    start = time.time()
+    out = train_child(job)
+    return {**out, "start": start, "end": time.time(), "pid": os.getpid()}
+
+
+def max_overlap(intervals: list[tuple[float, float]]) -> int:
+    """Most children running at the same instant."""
+    events = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals], key=lambda e: (e[0], e[1]))
+    best = cur = 0
+    for _, d in events:
+        cur += d
+        best = max(best, cur)
+    return best
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch-size", type=int, default=8)
@@ -61,15 +78,19 @@ def main() -> None:
     SerialBackend().map(train_child, jobs[:1])  # load the data in this process too
     times: dict[str, list[float]] = {k: [] for k in backends}
     busy: dict[str, list[float]] = {k: [] for k in backends}
+    overlap: dict[str, int] = {}
+    pids: dict[str, int] = {}
     accs: dict[str, list[float]] = {}
     load_before, pressure_before = os.getloadavg(), _cpu_pressure()
     for _ in range(args.repeats):
         for name, b in backends.items():
             t0 = time.perf_counter()
-            outs = b.map(train_child, jobs)
+            outs = b.map(timed_child, jobs)
             times[name].append(time.perf_counter() - t0)
             accs[name] = [o.value["acc"]["val"] for o in outs]
             busy[name].append(sum(o.value["seconds"] for o in outs))
+            overlap[name] = max_overlap([(o.value["start"], o.value["end"]) for o in outs])
+            pids[name] = len({o.value["pid"] for o in outs})
     load_after, pressure_after = os.getloadavg(), _cpu_pressure()
     for b in backends.values():
         b.close()
@@ -88,6 +109,7 @@ def main() -> None:
         "speedup_2_vs_1_worker": round(one / two, 3),
         "speedup_2_workers_vs_serial": round(med["serial (in process)"] / two, 3),
         "sum_of_child_seconds": {k: round(statistics.median(v), 3) for k, v in busy.items()},
+        "max_children_running_at_once": overlap, "worker_processes_used": pids,
         "note": "sum_of_child_seconds is each child's own wall time, summed: if it grows with 2 workers, the "
                 "two workers did not get two free cores (shared machine; with sched autogroup on, all processes of "
                 "one session share that session's CPU slice, so extra workers only help when cores are idle)",
@@ -97,7 +119,8 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("seconds", "speedup_2_vs_1_worker", "sum_of_child_seconds",
-                                             "identical_accuracies_across_backends", "load_average_before")}, indent=2))
+                                             "identical_accuracies_across_backends", "max_children_running_at_once",
+                                             "load_average_before", "cpu_pressure_before")}, indent=2))
 
 
 if __name__ == "__main__":
