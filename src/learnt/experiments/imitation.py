@@ -319,24 +319,29 @@ def _plot_strip(strip: dict, path: Path) -> Path:
 
     from learnt.imitation.blockworld import LETTERS
 
-    rows = (("demo", "demonstration"), ("policy", "policy, held-out task " + ("(success)" if strip["success"] else "(failure)")))
+    outcome = "(success)" if strip["success"] else "(failure)"
+    rows = [("demo", "top", "demo, top view"), ("demo", "side", "demo, side view"),
+            ("policy", "top", f"policy {outcome}, top"), ("policy", "side", f"policy {outcome}, side")]
     n = len(strip["demo"])
-    fig, axes = plt.subplots(2, n, figsize=(2.0 * n, 4.6), dpi=100, squeeze=False)
-    for r, (key, label) in enumerate(rows):
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.9 * n, 1.9 * len(rows)), dpi=100, squeeze=False)
+    for r, (key, view, label) in enumerate(rows):
         for c in range(n):
             ax = axes[r, c]
             pos = np.array(strip[key][c])
-            for b, (x, _, z) in enumerate(pos):  # side view: x horizontal, z up
-                ax.add_patch(Rectangle((x - 0.5, z - 0.5), 1, 1, color=f"C{b % 10}", alpha=0.8))
-                ax.text(x, z, LETTERS[b], ha="center", va="center", fontsize=8, color="w")
+            for b in np.argsort(pos[:, 2]) if view == "top" else np.argsort(-pos[:, 1]):
+                x, y, z = pos[b]
+                u, v = (x, y) if view == "top" else (x, z)   # side view looks along +y, nearer blocks in front
+                ax.add_patch(Rectangle((u - 0.5, v - 0.5), 1, 1, color=f"C{b % 10}", alpha=0.9, ec="k", lw=0.6))
+                ax.text(u, v, LETTERS[b], ha="center", va="center", fontsize=7, color="w")
             ax.set_xlim(-5.5, 5.5)
-            ax.set_ylim(0, max(6, pos[:, 2].max() + 1))
+            ax.set_ylim((-5.5, 5.5) if view == "top" else (0, 7))
+            ax.set_aspect("equal")
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.axhline(0, color="k", lw=1)
-            ax.set_title(f"t={strip[key + '_steps'][c]}", fontsize=8)
-        axes[r, 0].set_ylabel(label, fontsize=8)
-    fig.suptitle(f"layout '{strip['layout']}' (side view, x-z)", fontsize=9)
+            if r % 2 == 0:
+                ax.set_title(f"t={strip[key + '_steps'][c]}", fontsize=8)
+        axes[r, 0].set_ylabel(label, fontsize=7)
+    fig.suptitle(f"held-out layout '{strip['layout']}' (towers listed bottom-up)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
