@@ -67,4 +67,4 @@ def test_fewshot_glyphs_evaluates_the_shipped_meta_learner(tmp_path):
     res = run_experiment(FEWSHOT_GLYPHS, cfg, RunContext(out=tmp_path / "run", seed=0, budget="quick", progress=False),
                          trained=trained)
     assert {(r["setting"], r["method"]) for r in res["rows"]} == {("5-way 1-shot", "lstm"), ("5-way 5-shot", "lstm")}
-    assert all(r["mean"] > 40 for r in res["rows"])  # chance is 20%
+    assert all(r["mean"] > 60 for r in res["rows"])  # chance is 20%

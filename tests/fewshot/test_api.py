@@ -32,7 +32,7 @@ def test_shipped_meta_learner_adapts_to_a_user_support_set(k_shot, tiny_glyphs):
     logits = clf(ep.query_x)
     assert logits.shape == (25, 5) and torch.isfinite(logits).all()
     assert torch.equal(clf.predict(ep.query_x), logits.argmax(-1))
-    assert (clf.predict(ep.query_x) == ep.query_y).float().mean() > 0.4   # chance is 0.2
+    assert (clf.predict(ep.query_x) == ep.query_y).float().mean() >= 0.8   # chance is 0.2; the shipped models score ~0.9+
     # the adapted weights are the meta-learner's own inner loop
     theta, _ = learner.method.adapt(ep.support_x, ep.support_y)
     assert torch.allclose(clf.theta, theta.detach())
