@@ -96,6 +96,33 @@ def pivot_table(rows: list[dict], metric_prefixes: tuple[str, ...], best_low: bo
     return "\n".join(out)
 
 
+def method_columns(rows: list[dict], metric: str, best_low: bool = False, pct: bool = False) -> str:
+    """| setting | method A | method B | ... for one metric (best per setting in bold)."""
+    rows = [r for r in rows if r["metric"] == metric]
+    settings = list(dict.fromkeys(r["setting"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    index = {(r["setting"], r["method"]): r for r in rows}
+    out = ["| setting | " + " | ".join(methods) + " |", "|" + "---|" * (len(methods) + 1)]
+    for s in settings:
+        vals = [index[(s, m)]["mean"] for m in methods if (s, m) in index]
+        best = (min(vals) if best_low else max(vals)) if vals else None
+        cells = []
+        for m in methods:
+            r = index.get((s, m))
+            if r is None:
+                cells.append("")
+                continue
+            scale = 100.0 if pct else 1.0
+            ci = r.get("ci95")
+            txt = (f"{scale * r['mean']:.1f}" if pct else f"{r['mean']:.3g}") + (
+                (f" ± {scale * ci:.1f}" if pct else f" ± {ci:.2g}") if isinstance(ci, (int, float)) and ci == ci else "")
+            cells.append(f"**{txt}**" if r["mean"] == best else txt)
+        out.append(f"| {s} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+COLUMNS = {"imitation-particle": ("success", False, True), "imitation-blocks": ("success", False, True)}
+
 PIVOT = {"blackbox-gp": (("regret@", "suggest_ms@"), True), "blackbox-benchmarks": (("regret@", "suggest_ms@"), True),
          "blackbox-hpo": (("regret@", "suggest_ms@"), True)}
 
@@ -107,6 +134,8 @@ def section(name: str) -> str:
     rows = [r for r in res["rows"] if r["metric"] not in ("heldout_loss",)]
     if name in PIVOT:
         table, rows = pivot_table(rows, *PIVOT[name]).splitlines(), None
+    elif name in COLUMNS:
+        table, rows = method_columns(rows, *COLUMNS[name]).splitlines(), None
     if name == "hrnn-lr-robustness":
         ratio = [r for r in rows if r["metric"] == "worst_to_best_ratio"]
         table = ["| method | worst / best final loss | best (at lr) | worst (at lr) | lr span |", "|---|---|---|---|---|"]

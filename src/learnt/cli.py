@@ -35,15 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", action="store_true", help="Markdown instead of plain text")
     p = sub.add_parser("reproduce", help="meta-train, evaluate against tuned baselines, write results.json + plots")
     _common(p)
-    p.add_argument("--resume", action="store_true", help="continue meta-training from OUT/meta/checkpoint.pt")
-    p = sub.add_parser("meta-train", help="meta-train the experiment's learned rule (OUT/meta/best.pt)")
+    p.add_argument("--resume", action="store_true", help="continue meta-training from the checkpoints under OUT (e.g. OUT/meta/checkpoint.pt)")
+    p = sub.add_parser("meta-train", help="meta-train the experiment's learned model(s) into OUT (e.g. OUT/meta/best.pt)")
     _common(p)
-    p.add_argument("--resume", action="store_true", help="continue from OUT/meta/checkpoint.pt")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoints under OUT")
     p = sub.add_parser("evaluate", help="evaluate a trained rule against tuned baselines")
     _common(p)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", type=Path, help="a rule file (e.g. OUT/meta/best.pt)")
-    src.add_argument("--pretrained", action="store_true", help="use the rule shipped with learnt")
+    src.add_argument("--checkpoint", type=Path, help="a trained file or run folder (e.g. OUT/meta/best.pt, or OUT for experiments with several models)")
+    src.add_argument("--pretrained", action="store_true", help="use the model(s) shipped with learnt")
     return ap
 
 
@@ -100,7 +100,7 @@ def _run(args) -> int:
                      resume=getattr(args, "resume", False))
     if args.command == "meta-train":
         exp.meta_train(cfg, ctx)
-        print(f"meta-trained rule written to {out / 'meta' / 'best.pt'}")
+        print(f"meta-training done; checkpoints and best weights under {out}")
         return 0
     trained = None
     if args.command == "evaluate":
