@@ -69,6 +69,15 @@ NOTES = {
                    "search wins outright, as the paper also found for GP-EI. The EI loss trained best, then OI, "
                    "then sum (the paper's order, OI ~ EI > sum). Times are per suggestion over the last 10 trials, "
                    "measured during this run on a shared, loaded CPU (see benchmarks/ for a quiet measurement).",
+    "blackbox-hpo": "30 Optuna studies per method, each tuning a digits MLP (learning rate 1e-4..1 log, width "
+                    "8..256 log-int, weight decay 1e-6..0.1 log, batch size {16, 32, 64, 128}; SGD + momentum, 4 "
+                    "epochs) for 50 trials; regret = validation error above the best any method found for that "
+                    "seed. **The shipped OI proposer loses here, even to random search** (val error after 50 "
+                    "trials 6.2% vs random 5.3%, TPE 4.4%, GPSampler 4.1%; paired p > 0.98). It was meta-trained "
+                    "only on smooth GP samples; this objective is a plateau of diverged runs (error ~0.9) next to "
+                    "a narrow good region, the standardised inputs are dominated by those outliers, and the "
+                    "categorical and integer parameters are piecewise constant in the unit cube. Meta-training on "
+                    "HPO-like functions (heavy tails, plateaus) is the missing piece.",
     "fewshot-glyphs": "5-way accuracy (%) over the same 600 test episodes (15 queries per class) on the embedded "
                       "Hershey-glyph set (1208 classes, 628/177/403 by alphabet). Budget scaled to a CPU: 16 "
                       "filters, 600 meta-training episodes per model (the paper: 32 filters, 50k+ episodes). "
@@ -175,7 +184,7 @@ COLUMNS = {"imitation-particle": ("success", False, True), "imitation-blocks": (
            "fewshot-glyphs": ("accuracy", False, False), "fewshot-sinusoid": ("mse", True, False)}
 
 PIVOT = {"blackbox-gp": (("regret@", "suggest_ms@"), True), "blackbox-benchmarks": (("regret@", "suggest_ms@"), True),
-         "blackbox-hpo": (("regret@", "suggest_ms@"), True),
+         "blackbox-hpo": (("regret@", "val_error@", "suggest_ms@"), True),
          "nas-digits": (("best_val_acc", "late_val_acc", "retrained_val_acc", "test_acc"), False)}
 
 
