@@ -13,7 +13,7 @@ from importlib import resources
 
 from learnt.blackbox.proposer import LSTMProposer, load_proposer
 
-DEFAULT = "oi"
+DEFAULT = "ei"  # best of the three losses on held-out GP functions and on the benchmarks
 
 
 def _root():
@@ -29,7 +29,7 @@ def pretrained_proposers() -> list[str]:
 
 
 def load_pretrained(name: str | None = None, device: str = "cpu") -> LSTMProposer:
-    """A shipped proposer by name (default ``"oi"``), or a proposer file by path."""
+    """A shipped proposer by name (default ``"ei"``), or a proposer file by path."""
     name = DEFAULT if name is None else name
     names = pretrained_proposers()
     if name not in names:
