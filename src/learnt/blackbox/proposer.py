@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from learnt.errors import CheckpointError, ConfigError
 from learnt.io import safe_torch_load
+from learnt.learned.serialization import RULE_FORMAT, check_state_dict
 
 PROPOSER_KIND = "bbo-lstm"
 Y_CLIP = 5.0
@@ -281,7 +282,6 @@ class LSTMProposer(nn.Module):
 
 def load_proposer(path, map_location: str = "cpu") -> LSTMProposer:
     """Load a proposer saved with :func:`learnt.learned.save_rule` (clear errors otherwise)."""
-    from learnt.learned.serialization import RULE_FORMAT, check_state_dict
     payload = safe_torch_load(path, map_location)
     src = str(path)
     if not isinstance(payload, dict) or payload.get("format") != RULE_FORMAT:

@@ -98,7 +98,7 @@ class LearnedSampler(BaseSampler):
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         _check_single_objective(study)
-        if self._beyond_horizon(study):
+        if len(_live_trials(study)) > self.horizon:  # the current trial is one of the running ones
             return self.fallback.infer_relative_search_space(study, trial)
         space = {n: d for n, d in self._search_space.calculate(study).items() if not d.single()}
         if len(space) > self.proposer.max_dim:
@@ -112,12 +112,13 @@ class LearnedSampler(BaseSampler):
         _check_single_objective(study)
         if not search_space:
             return {}
-        if self._beyond_horizon(study):
+        trials = _live_trials(study)
+        if len(trials) > self.horizon:
             return self.fallback.sample_relative(study, trial, search_space)
         names = sorted(search_space)
         dists = [search_space[n] for n in names]
         key = (study._study_id, id(study._storage), tuple(names), tuple(repr(d) for d in dists))
-        done, pending = self._history(study, trial, names, dists, key)
+        done, pending = self._history(study, trials, trial, names, dists, key)
         u = self.propose(done, pending, len(names), key=key)
         return {n: decode(d, float(v)) for n, d, v in zip(names, dists, u)}
 
@@ -133,11 +134,8 @@ class LearnedSampler(BaseSampler):
         self.fallback.after_trial(study, trial, state, values)
 
     # ------------------------------------------------------------------ replay
-    def _beyond_horizon(self, study: Study) -> bool:
-        n = len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING), use_cache=True))
-        return n > self.horizon  # the current trial is one of the running ones
-
-    def _history(self, study: Study, trial: FrozenTrial, names: list[str], dists: list[BaseDistribution], key: tuple):
+    def _history(self, study: Study, trials: list[FrozenTrial], trial: FrozenTrial, names: list[str],
+                 dists: list[BaseDistribution], key: tuple):
         """Finished trials [(number, coords, y)] in number order and pending coords, encoded.
 
         Finished trials never change in Optuna, so their encodings are cached by number."""
@@ -145,7 +143,7 @@ class LearnedSampler(BaseSampler):
         with self._lock:
             cache = self._encoded.setdefault(key, {})
         done, pending = [], []
-        for t in study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING), use_cache=True):
+        for t in trials:
             if t.number == trial.number:
                 continue
             if t.state == TrialState.COMPLETE:
@@ -275,6 +273,11 @@ class _NumpyProposer:
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def _live_trials(study: Study) -> list[FrozenTrial]:
+    """The study's finished and running trials (no copies)."""
+    return study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING), use_cache=True)
 
 
 def _load(name: str | None) -> LSTMProposer:

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import optuna
 import torch
 
 from learnt.blackbox import (
     BenchmarkFamily, BlackBoxTrainConfig, LearnedSampler, LSTMProposer, load_pretrained, load_proposer,
     pretrained_proposers, train_proposer,
 )
-from learnt.blackbox.training import GPPrior
 from learnt.errors import ConfigError
 from learnt.experiments.base import Experiment, RunContext
 from learnt.experiments.results import stat_row
@@ -100,46 +100,39 @@ class BlackBoxHPOConfig:
 
 
 # --------------------------------------------------------------------------- Optuna runs
-class TimedSampler:
+class TimedSampler(optuna.samplers.BaseSampler):
     """Wraps an Optuna sampler and adds up, per trial, the wall time spent inside it."""
 
-    def __new__(cls, inner):
-        import optuna
+    def __init__(self, inner: optuna.samplers.BaseSampler) -> None:
+        self.inner = inner
+        self.seconds: dict[int, float] = defaultdict(float)
 
-        class _Timed(optuna.samplers.BaseSampler):
-            def __init__(self, inner):
-                self.inner = inner
-                self.seconds: dict[int, float] = defaultdict(float)
+    def _timed(self, trial, fn, *a):
+        t0 = time.perf_counter()
+        out = fn(*a)
+        self.seconds[trial.number] += time.perf_counter() - t0
+        return out
 
-            def _timed(self, trial, fn, *a):
-                t0 = time.perf_counter()
-                out = fn(*a)
-                self.seconds[trial.number] += time.perf_counter() - t0
-                return out
+    def infer_relative_search_space(self, study, trial):
+        return self._timed(trial, self.inner.infer_relative_search_space, study, trial)
 
-            def infer_relative_search_space(self, study, trial):
-                return self._timed(trial, self.inner.infer_relative_search_space, study, trial)
+    def sample_relative(self, study, trial, space):
+        return self._timed(trial, self.inner.sample_relative, study, trial, space)
 
-            def sample_relative(self, study, trial, space):
-                return self._timed(trial, self.inner.sample_relative, study, trial, space)
+    def sample_independent(self, study, trial, name, dist):
+        return self._timed(trial, self.inner.sample_independent, study, trial, name, dist)
 
-            def sample_independent(self, study, trial, name, dist):
-                return self._timed(trial, self.inner.sample_independent, study, trial, name, dist)
+    def before_trial(self, study, trial):
+        return self._timed(trial, self.inner.before_trial, study, trial)
 
-            def before_trial(self, study, trial):
-                return self._timed(trial, self.inner.before_trial, study, trial)
+    def after_trial(self, study, trial, state, values):
+        return self._timed(trial, self.inner.after_trial, study, trial, state, values)
 
-            def after_trial(self, study, trial, state, values):
-                return self._timed(trial, self.inner.after_trial, study, trial, state, values)
-
-            def reseed_rng(self):
-                self.inner.reseed_rng()
-
-        return _Timed(inner)
+    def reseed_rng(self):
+        self.inner.reseed_rng()
 
 
 def make_sampler(method: str, seed: int, models: dict[str, LSTMProposer]):
-    import optuna
     if method == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if method == "tpe":
@@ -156,7 +149,6 @@ def make_sampler(method: str, seed: int, models: dict[str, LSTMProposer]):
 def run_study(method: str, objective: Callable, n_trials: int, seed: int, models: dict | None = None,
               direction: str = "minimize") -> tuple[np.ndarray, np.ndarray]:
     """One Optuna study; returns the objective values (n_trials,) and seconds per suggestion (n_trials,)."""
-    import optuna
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     sampler = TimedSampler(make_sampler(method, seed, models or {}))
     study = optuna.create_study(sampler=sampler, direction=direction)
@@ -165,6 +157,17 @@ def run_study(method: str, objective: Callable, n_trials: int, seed: int, models
     vals = np.array([t.value if t.value is not None else np.nan for t in trials], dtype=np.float64)
     secs = np.array([sampler.seconds[t.number] for t in trials], dtype=np.float64)
     return vals, secs
+
+
+def run_method(method: str, objective: Callable[[int], Callable], n_seeds: int, suite: SuiteConfig,
+               models: dict | None = None, progress: bool = False, desc: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """``n_seeds`` studies of one method (study i optimises ``objective(i)`` with seed i):
+    values (n_seeds, suite.evals), NaN past the method's budget, and seconds per suggestion."""
+    budget = suite.gp_evals if method == "gp" else suite.evals
+    runs = [run_study(method, objective(i), budget, i, models) for i in _bar(range(n_seeds), progress, f"{desc} {method}")]
+    values = np.full((n_seeds, suite.evals), np.nan)
+    values[:, :budget] = np.stack([r[0] for r in runs])
+    return values, np.stack([r[1] for r in runs])
 
 
 def cube_objective(fns, k: int, dim: int) -> Callable:
@@ -191,7 +194,6 @@ def evaluate_setting(setting: str, fns, dim: int, min_value: torch.Tensor | None
     """All methods on the K functions ``fns``; rows (regret at each report point, time per
     suggestion), regret curves and raw values."""
     k, n = fns.n_functions, suite.evals
-    budgets = {"gp": suite.gp_evals}
     values: dict[str, np.ndarray] = {}
     seconds: dict[str, np.ndarray] = {}
     with torch.no_grad():
@@ -202,19 +204,26 @@ def evaluate_setting(setting: str, fns, dim: int, min_value: torch.Tensor | None
                 for i in range(min(suite.timing_seeds, k))]
         seconds[f"learned-{loss}"] = np.stack(secs)
     for method in suite.baselines:
-        budget = suite.gp_evals if method == "gp" else n
-        runs = [run_study(method, cube_objective(fns, i, dim), budget, i) for i in _bar(range(k), progress, f"{setting} {method}")]
-        v = np.full((k, n), np.nan)
-        v[:, :budget] = np.stack([r[0] for r in runs])
-        values[method] = v
-        seconds[method] = np.stack([r[1] for r in runs])
+        values[method], seconds[method] = run_method(method, lambda i: cube_objective(fns, i, dim), k, suite,
+                                                     models, progress, setting)
     found = np.nanmin(np.stack([np.nanmin(v, axis=1) for v in values.values()]), axis=0)  # (K,)
     if min_value is None:
         true_min = found
     else:
         true_min = np.minimum(min_value.double().numpy(), found)
+    rows, curves = summarise(setting, values, seconds, true_min, suite)
+    return rows, curves, {"true_min": true_min.tolist()}
+
+
+def summarise(setting: str, values: dict[str, np.ndarray], seconds: dict[str, np.ndarray], true_min: np.ndarray,
+              suite: SuiteConfig, absolute: str | None = None) -> tuple[list, dict]:
+    """Rows (regret at each report point, with paired p-values for learned methods; the
+    per-suggestion time over the last ``timing_window`` trials) and regret curves, from each
+    method's objective values (K, n) and seconds per suggestion. With ``absolute``, also a
+    row of the best value itself (regret + ``true_min``) under that metric name."""
+    n = suite.evals
+    best = {m: _regret(v, true_min, suite.gp_evals if m == "gp" else n) for m, v in values.items()}
     rows, curves = [], {}
-    best = {m: _regret(v, true_min, budgets.get(m, n)) for m, v in values.items()}
     for method, reg in best.items():
         for at in suite.report_at:
             col = reg[:, at - 1]
@@ -225,6 +234,8 @@ def evaluate_setting(setting: str, fns, dim: int, min_value: torch.Tensor | None
                 extra["p_vs"] = {b: paired_wilcoxon_less(col, best[b][:, at - 1]) for b in suite.baselines
                                  if not np.isnan(best[b][:, at - 1]).any()}
             rows.append(stat_row(method, setting, f"regret@{at}", col, **extra))
+            if absolute:
+                rows.append(stat_row(method, setting, f"{absolute}@{at}", col + true_min))
         secs = seconds[method]
         t = secs.shape[1]
         w = min(suite.timing_window, t)
@@ -232,7 +243,7 @@ def evaluate_setting(setting: str, fns, dim: int, min_value: torch.Tensor | None
         ok = ~np.isnan(reg).any(axis=0)
         means, cis = zip(*[mean_ci95(reg[:, j])[:2] for j in range(n) if ok[j]]) if ok.any() else ((), ())
         curves[method] = {"step": [j + 1 for j in range(n) if ok[j]], "mean": list(means), "ci95": list(cis)}
-    return rows, curves, {"true_min": true_min.tolist()}
+    return rows, curves
 
 
 def _regret(values: np.ndarray, true_min: np.ndarray, budget: int) -> np.ndarray:
@@ -282,10 +293,6 @@ def _regret_plot(results: dict, path: Path, title: str) -> Path:
     return path
 
 
-def _prior(cfg: BlackBoxGPConfig) -> GPPrior:
-    return cfg.train.prior
-
-
 # --------------------------------------------------------------------------- blackbox-gp
 def gp_config(budget: str) -> BlackBoxGPConfig:
     cfg = BlackBoxGPConfig(train=BlackBoxTrainConfig(iterations=400, functions_per_dim=8, meta_lr=5e-3,
@@ -319,7 +326,7 @@ def gp_meta_train(cfg: BlackBoxGPConfig, ctx: RunContext) -> dict[str, LSTMPropo
 def gp_evaluate(cfg: BlackBoxGPConfig, ctx: RunContext, models: dict[str, LSTMProposer]):
     rows, curves, extra = [], {}, {"true_min": {}}
     for d in cfg.dims:
-        prior = _prior(cfg)
+        prior = cfg.train.prior
         fns = prior.family(d, cfg.suite.n_seeds).sample(make_generator(ctx.seed, "test", d))
         approx = fns.approx_min(8192, g=make_generator(ctx.seed, "test", d, 1), n_starts=16, n_steps=100)
         setting = f"gp-d{d}"
@@ -430,36 +437,15 @@ class DigitsMLPObjective:
 
 
 def hpo_evaluate(cfg: BlackBoxHPOConfig, ctx: RunContext, models: dict[str, LSTMProposer]):
-    suite, n = cfg.suite, cfg.suite.evals
+    suite = cfg.suite
     values, seconds = {}, {}
     methods = [f"learned-{loss}" for loss in models] + list(suite.baselines)
     for method in methods:
-        budget = suite.gp_evals if method == "gp" else n
-        runs = [run_study(method, DigitsMLPObjective(derive_seed(ctx.seed, "test", i), cfg.epochs, cfg.device),
-                          budget, i, models) for i in _bar(range(suite.n_seeds), ctx.progress, f"hpo {method}")]
-        v = np.full((suite.n_seeds, n), np.nan)
-        v[:, :budget] = np.stack([r[0] for r in runs])
-        values[method], seconds[method] = v, np.stack([r[1] for r in runs])
+        values[method], seconds[method] = run_method(
+            method, lambda i: DigitsMLPObjective(derive_seed(ctx.seed, "test", i), cfg.epochs, cfg.device),
+            suite.n_seeds, suite, models, ctx.progress, "hpo")
     floor = np.nanmin(np.stack([np.nanmin(v, axis=1) for v in values.values()]), axis=0)
-    rows, curves = [], {}
-    best = {m: _regret(v, floor, suite.gp_evals if m == "gp" else n) for m, v in values.items()}
-    for method, reg in best.items():
-        for at in suite.report_at:
-            col = reg[:, at - 1]
-            if np.isnan(col).any():
-                continue
-            extra = {}
-            if method.startswith("learned-"):
-                extra["p_vs"] = {b: paired_wilcoxon_less(col, best[b][:, at - 1]) for b in suite.baselines
-                                 if not np.isnan(best[b][:, at - 1]).any()}
-            rows.append(stat_row(method, "digits-mlp", f"regret@{at}", col, **extra))
-            rows.append(stat_row(method, "digits-mlp", f"val_error@{at}", col + floor))
-        t = seconds[method].shape[1]
-        w = min(suite.timing_window, t)
-        rows.append(stat_row(method, "digits-mlp", f"suggest_ms@{t}", 1e3 * seconds[method][:, t - w:].mean(axis=1)))
-        ok = ~np.isnan(reg).any(axis=0)
-        means, cis = zip(*[mean_ci95(reg[:, j])[:2] for j in range(n) if ok[j]])
-        curves[method] = {"step": [j + 1 for j in range(n) if ok[j]], "mean": list(means), "ci95": list(cis)}
+    rows, curves = summarise("digits-mlp", values, seconds, floor, suite, absolute="val_error")
     return rows, {"digits-mlp": curves}, {"best_val_error": floor.tolist()}
 
 
