@@ -136,3 +136,109 @@ def test_non_finite_gradient_is_a_clear_error():
 def test_rejects_objects_that_are_not_update_rules():
     with pytest.raises(TypeError, match="update rule"):
         RuleOptimizer([nn.Parameter(torch.zeros(1))], object())
+
+
+# ---------------------------------------------------------------- the default learned optimizer
+def _relu_mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+
+def _digits_batches(n_steps, batch=64):
+    from learnt.tasks.datasets import load_digits
+    d = load_digits()
+    x, y = d.x_train.flatten(1), d.y_train
+    g = torch.Generator().manual_seed(0)
+    for _ in range(n_steps):
+        idx = torch.randint(0, len(x), (batch,), generator=g)
+        yield x[idx], y[idx]
+
+
+def test_default_rule_trains_a_relu_mlp_in_a_plain_loop_with_a_scheduler():
+    model = _relu_mlp()
+    opt = RuleOptimizer(model.parameters(), total_steps=150)          # no rule: the shipped default
+    assert opt.rule.kind == "adam-controller"
+    sched = torch.optim.lr_scheduler.StepLR(opt, 100, 0.5)
+    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    losses = []
+    for x, y in _digits_batches(150):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    assert sum(losses[:10]) / 10 > 2.0                                  # chance at the start
+    assert sum(losses[-10:]) / 10 < 0.3                                 # learned (Adam 1e-3: ~0.6 here)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.5)
+
+
+def test_default_rule_state_dict_resumes_to_the_same_trajectory():
+    def run(split_at):
+        model = _relu_mlp()
+        opt = RuleOptimizer(model.parameters(), total_steps=40)
+        batches = list(_digits_batches(40))
+        for i, (x, y) in enumerate(batches):
+            if i == split_at:   # save, rebuild everything from the files, continue
+                sd_m, sd_o = copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())
+                model = _relu_mlp()
+                model.load_state_dict(sd_m)
+                opt = RuleOptimizer(model.parameters(), total_steps=40)
+                opt.load_state_dict(sd_o)
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+        return [p.detach().clone() for p in model.parameters()]
+    for a, b in zip(run(None), run(17)):
+        assert torch.equal(a, b)
+
+
+def test_nan_gradient_in_a_later_group_changes_no_parameter_of_any_group():
+    a, b = nn.Parameter(torch.ones(3)), nn.Parameter(torch.ones(2))
+    opt = RuleOptimizer([{"params": [a]}, {"params": [b]}])
+    a.grad, b.grad = torch.ones(3), torch.tensor([1.0, float("nan")])
+    with pytest.raises(NonFiniteError, match="'1.0'"):
+        opt.step()
+    assert torch.equal(a.detach(), torch.ones(3)) and torch.equal(b.detach(), torch.ones(2))
+
+
+@pytest.mark.parametrize("lr", [float("nan"), float("inf"), -1.0])
+def test_invalid_lr_is_a_clear_error(lr):
+    with pytest.raises(ValueError, match="lr="):
+        RuleOptimizer([nn.Parameter(torch.zeros(1))], adam(), lr=lr)
+    opt = RuleOptimizer([nn.Parameter(torch.zeros(1))], adam())
+    opt.param_groups[0]["lr"] = lr                                      # e.g. a broken scheduler
+    opt.param_groups[0]["params"][0].grad = torch.ones(1)
+    with pytest.raises(ValueError, match="lr="):
+        opt.step()
+    assert torch.equal(opt.param_groups[0]["params"][0].detach(), torch.zeros(1))
+
+
+def test_a_rule_class_instead_of_an_instance_is_a_clear_error():
+    with pytest.raises(TypeError, match="class L2LOptimizer"):
+        RuleOptimizer([nn.Parameter(torch.zeros(1))], L2LOptimizer)
+    with pytest.raises(ValueError, match="total_steps"):
+        RuleOptimizer([nn.Parameter(torch.zeros(1))], total_steps=0)
+
+
+def test_default_rule_through_skorch_with_optimizer_kwargs():
+    import skorch     # in the test extra: a missing install fails here, it is never skipped
+    from learnt.tasks.datasets import load_digits
+    d = load_digits()
+    x, y = d.x_train.flatten(1).numpy(), d.y_train.numpy()
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = _relu_mlp()
+
+        def forward(self, x):
+            return self.body(x)
+
+    net = skorch.NeuralNetClassifier(Net, optimizer=RuleOptimizer, optimizer__total_steps=15 * 9, lr=1.0,
+                                     max_epochs=15, batch_size=128, train_split=None, verbose=0,
+                                     criterion=nn.CrossEntropyLoss)
+    net.fit(x, y)
+    assert net.optimizer_.rule.kind == "adam-controller"
+    assert (net.predict(x) == y).mean() > 0.9                           # the issue saw 10% with the old rule

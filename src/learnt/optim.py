@@ -16,6 +16,7 @@ index), which is how :class:`~learnt.learned.PartitionedRule` routes conv and fc
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Iterable
 
 import torch
@@ -29,22 +30,48 @@ class RuleOptimizer(torch.optim.Optimizer):
 
     Args:
         params: parameters or parameter groups, as for any torch optimizer.
-        rule: the update rule; a learned rule (``nn.Module``) is used under ``no_grad``.
-        lr: default learning rate of the groups (the rule's own ``lr`` when None).
-        check_finite: raise :class:`~learnt.errors.NonFiniteError` on NaN/inf gradients.
+        rule: the update rule (an instance); a learned rule (``nn.Module``) is used under
+            ``no_grad``. None: the recommended learned optimizer,
+            ``learnt.pretrained.load("default")``.
+        lr: default learning rate of the groups (the rule's own ``lr`` when None; for learned
+            rules a multiplier of the proposed step, default 1.0).
+        check_finite: raise :class:`~learnt.errors.NonFiniteError` on NaN/inf gradients,
+            before any parameter of any group changes.
+        total_steps: how many ``step()`` calls the run will make, for rules that schedule
+            themselves over training progress (the default learned optimizer); ignored by
+            the others.
+
+    Example:
+        >>> import torch, learnt
+        >>> model = torch.nn.Linear(3, 1)
+        >>> opt = learnt.RuleOptimizer(model.parameters(), total_steps=100)   # the default learned optimizer
+        >>> model(torch.randn(4, 3)).pow(2).mean().backward(); _ = opt.step()
     """
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict], rule, lr: float | None = None,
-                 check_finite: bool = True) -> None:
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], rule=None, lr: float | None = None,
+                 check_finite: bool = True, total_steps: int | None = None) -> None:
+        if rule is None:
+            from learnt import pretrained
+            rule = pretrained.load("default")
+        if isinstance(rule, type):
+            raise TypeError(f"rule must be an update-rule instance; got the class {rule.__name__} "
+                            f"(use {rule.__name__}(...) or learnt.pretrained.load(name))")
         if not (hasattr(rule, "init") and hasattr(rule, "update")):
             raise TypeError(f"rule must have init() and update() (an update rule); got {type(rule).__name__}")
         lr = float(getattr(rule, "lr", 1.0) if lr is None else lr)
-        if lr < 0:
-            raise ValueError(f"lr={lr}; expected lr >= 0")
+        if not (lr >= 0 and math.isfinite(lr)):
+            raise ValueError(f"lr={lr}; expected a finite lr >= 0")
+        if total_steps is not None and (isinstance(total_steps, bool) or int(total_steps) != total_steps or total_steps < 1):
+            raise ValueError(f"total_steps={total_steps!r}; expected a positive integer or None")
         super().__init__(params, {"lr": lr})
+        for gi, group in enumerate(self.param_groups):
+            glr = group["lr"]
+            if not (isinstance(glr, (int, float, Tensor)) and float(glr) >= 0 and math.isfinite(float(glr))):
+                raise ValueError(f"param group {gi}: lr={glr!r}; expected a finite lr >= 0")
         self.rule = rule
         self.rule_state: dict[int, dict] = {}
         self.check_finite = check_finite
+        self.total_steps = None if total_steps is None else int(total_steps)
 
     def _group_state(self, gi: int, group: dict, key_of: dict) -> dict:
         """Per-parameter state of the group's parameters (lazily initialised) and its
@@ -53,7 +80,7 @@ class RuleOptimizer(torch.optim.Optimizer):
         states = dict(rule_state)
         for p, key in key_of.items():
             if not self.state[p]:
-                fresh = self.rule.init({key: p.detach()})
+                fresh = self._init({key: p.detach()})
                 self.state[p] = dict(fresh[key])
                 for k, v in fresh.items():
                     if k.startswith("__") and k not in rule_state:
@@ -62,18 +89,38 @@ class RuleOptimizer(torch.optim.Optimizer):
             states[key] = self.state[p]
         if not rule_state:  # e.g. a state dict saved without rule_state: start it fresh
             p, key = next(iter(key_of.items()))
-            for k, v in self.rule.init({key: p.detach()}).items():
+            for k, v in self._init({key: p.detach()}).items():
                 if k.startswith("__"):
                     rule_state[k] = states[k] = v
         return states
 
+    def _init(self, params: dict) -> dict:
+        if self.total_steps is not None and getattr(self.rule, "uses_horizon", False):
+            return self.rule.init(params, total_steps=self.total_steps)
+        return self.rule.init(params)
+
+    def _check_groups(self) -> None:
+        """Validate every group's lr and gradients before anything changes."""
+        for gi, group in enumerate(self.param_groups):
+            glr = float(group["lr"])
+            if not (glr >= 0 and math.isfinite(glr)):
+                raise ValueError(f"param group {gi}: lr={group['lr']!r}; expected a finite lr >= 0")
+            if self.check_finite:
+                prefix = group.get("name", gi)
+                check_finite({f"{prefix}.{pi}": p.grad for pi, p in enumerate(group["params"])
+                              if p.grad is not None and not p.grad.is_sparse})
+
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
-        """Apply one update to every parameter that has a gradient; returns the closure's loss."""
+        """Apply one update to every parameter that has a gradient; returns the closure's loss.
+
+        A NaN/inf gradient in any group (or an invalid lr) raises before any parameter of any
+        group is changed."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        self._check_groups()
         for gi, group in enumerate(self.param_groups):
             prefix = group.get("name", gi)
             key_of = {}
@@ -87,8 +134,6 @@ class RuleOptimizer(torch.optim.Optimizer):
                 continue
             grads = {key: p.grad for p, key in key_of.items()}
             params = {key: p.detach() for p, key in key_of.items()}
-            if self.check_finite:
-                check_finite(grads)
             states = self._group_state(gi, group, key_of)
             loss_in = None if loss is None else loss.detach()
             if hasattr(self.rule, "update_"):

@@ -9,7 +9,7 @@ from torch import nn
 from torch.func import functional_call
 
 from learnt.functional import (
-    ClipByGlobalNorm, adam, apply_updates, chain, make_rule, momentum, nag, rmsprop, sgd,
+    ClipByGlobalNorm, adam, adamw, apply_updates, chain, make_rule, momentum, nag, rmsprop, sgd,
 )
 from tests.conftest import assert_tree_equal, clone_tree
 
@@ -25,6 +25,7 @@ PAIRS = {
     "rmsprop": (lambda: rmsprop(lr=0.01, alpha=0.99, eps=1e-8),
                 lambda ps: torch.optim.RMSprop(ps, lr=0.01, alpha=0.99, eps=1e-8)),
     "adam": (lambda: adam(lr=0.01), lambda ps: torch.optim.Adam(ps, lr=0.01)),
+    "adamw": (lambda: adamw(lr=0.01, weight_decay=0.1), lambda ps: torch.optim.AdamW(ps, lr=0.01, weight_decay=0.1)),
 }
 
 

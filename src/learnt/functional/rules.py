@@ -140,6 +140,19 @@ class Adam:
 
 
 @dataclass(frozen=True)
+class AdamW(Adam):
+    """AdamW as ``torch.optim.AdamW``: Adam plus decoupled weight decay ``-lr * wd * p``."""
+
+    weight_decay: float = 0.01
+
+    def update(self, grads, state, params, *, lr=None, loss=None):
+        step_lr = _lr(self.lr, lr)
+        updates, new_state = super().update(grads, state, params, lr=lr, loss=loss)
+        # torch decays first (p *= 1 - lr wd) and then adds the Adam step to the decayed p
+        return {k: u - step_lr * self.weight_decay * params[k] for k, u in updates.items()}, new_state
+
+
+@dataclass(frozen=True)
 class ClipByGlobalNorm:
     """Gradient transform for :func:`chain`: rescale grads to a global norm of at most ``max_norm``."""
 
@@ -239,11 +252,17 @@ def chain(*parts) -> Chain:
     return Chain(*parts)
 
 
-HAND_DESIGNED = {"sgd": sgd, "momentum": momentum, "nag": nag, "rmsprop": rmsprop, "adam": adam}
+def adamw(lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+          weight_decay: float = 0.01) -> AdamW:
+    """``torch.optim.AdamW`` (decoupled weight decay, torch's default 0.01)."""
+    return AdamW(lr, beta1, beta2, eps, weight_decay)
+
+
+HAND_DESIGNED = {"sgd": sgd, "momentum": momentum, "nag": nag, "rmsprop": rmsprop, "adam": adam, "adamw": adamw}
 
 
 def make_rule(name: str, lr: float):
-    """Build a hand-designed rule by name: one of ``sgd, momentum, nag, rmsprop, adam``."""
+    """Build a hand-designed rule by name: one of ``sgd, momentum, nag, rmsprop, adam, adamw``."""
     if name not in HAND_DESIGNED:
         raise ValueError(f"unknown update rule {name!r}; expected one of {sorted(HAND_DESIGNED)}")
     return HAND_DESIGNED[name](lr=lr)

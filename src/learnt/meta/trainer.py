@@ -56,7 +56,8 @@ class MetaTrainConfig:
     second_order: bool = False
     val_every: int = 50
     checkpoint_every: int = 50
-    truncation_sampling: str = "fixed"   # or "heavy_tailed" (Wichrowska et al.)
+    truncation_sampling: str = "fixed"   # or "heavy_tailed" (Wichrowska et al.), or "task": each run
+                                         # lasts its task's ``horizon``, in truncations of ``truncation``
     truncations_mean: float = 5.0        # heavy_tailed: 1 + Exp(mean) truncations per run
     truncation_extra_mean: float = 20.0  # heavy_tailed: each truncation + Exp(mean) steps
     estimator: str = "bptt"              # meta-gradient: "bptt", "es" (antithetic) or "pes"
@@ -71,8 +72,8 @@ class MetaTrainConfig:
             raise ValueError(f"sigma={self.sigma}, n_pairs={self.n_pairs}; expected sigma > 0 and n_pairs >= 1")
         if self.task_shards < 0:
             raise ValueError(f"task_shards={self.task_shards}; expected >= 0 (0: one per rank)")
-        if self.truncation_sampling not in ("fixed", "heavy_tailed"):
-            raise ValueError(f"truncation_sampling={self.truncation_sampling!r}; expected 'fixed' or 'heavy_tailed'")
+        if self.truncation_sampling not in ("fixed", "heavy_tailed", "task"):
+            raise ValueError(f"truncation_sampling={self.truncation_sampling!r}; expected 'fixed', 'heavy_tailed' or 'task'")
         if self.truncations_mean < 0 or self.truncation_extra_mean < 0:
             raise ValueError(f"truncations_mean={self.truncations_mean}, truncation_extra_mean="
                              f"{self.truncation_extra_mean}; expected >= 0")
@@ -207,11 +208,16 @@ class MetaTrainer:
                 f.write(json.dumps(record) + "\n")
 
     # ----------------------------------------------------------------- training
-    def truncation_lengths(self, it: int) -> list[int]:
+    def truncation_lengths(self, it: int, task=None) -> list[int]:
         """Lengths of the truncations of run ``it`` (deterministic per seed and iteration)."""
         cfg = self.cfg
-        if cfg.truncation_sampling == "fixed":
-            full, rest = divmod(cfg.unroll_steps, cfg.truncation)
+        if cfg.truncation_sampling in ("fixed", "task"):
+            steps = cfg.unroll_steps
+            if cfg.truncation_sampling == "task":
+                if not hasattr(task, "horizon"):
+                    raise ValueError("truncation_sampling='task' needs tasks with a `horizon` (e.g. NetFamily's)")
+                steps = int(task.horizon)
+            full, rest = divmod(steps, cfg.truncation)
             return [cfg.truncation] * full + ([rest] if rest else [])
         g = make_generator(self.seed, "train", it, 1)
         exp = lambda mean: float(-mean * torch.log1p(-torch.rand((), generator=g)))  # noqa: E731
@@ -235,7 +241,7 @@ class MetaTrainer:
         torch.manual_seed(rng_seed)
         task = self.family.sample(g)
         params = task.init_params(g)
-        state = self.rule.init(params, task.n_problems)
+        state = init_state(self.rule, params, task)
         batches = task.batches("train", g)
         if hasattr(self.estimator, "start_run"):  # the per-run reset hook (ES noise, PES particles)
             params, state = self.estimator.start_run(self.rule, task, params, state,
@@ -248,7 +254,7 @@ class MetaTrainer:
         phi = list(self.rule.parameters())
         total = self.task_shards
         losses, norms, skipped = [], [], 0
-        for steps in self.truncation_lengths(it):
+        for steps in self.truncation_lengths(it, shards[0].task if shards else None):
             sums: list[torch.Tensor | None] = [None] * len(phi)
             loss_sum, bad = 0.0, 0
             for sh in shards:
@@ -335,6 +341,14 @@ class MetaTrainer:
                                                        "best_val": self.best_score, "seed": self.seed})
         return TrainResult(self.best_state, self.best_score, self.best_iteration, self.iteration,
                            list(self.history), time.perf_counter() - t0)
+
+
+def init_state(rule, params, task):
+    """``rule.init`` for a run of ``task``; rules that read the horizon (``uses_horizon``) are
+    told the task's ``horizon`` when it has one."""
+    if getattr(rule, "uses_horizon", False) and getattr(task, "horizon", None):
+        return rule.init(params, task.n_problems, total_steps=int(task.horizon))
+    return rule.init(params, task.n_problems)
 
 
 @dataclass

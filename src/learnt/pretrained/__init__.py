@@ -16,10 +16,20 @@ from learnt.learned.serialization import rule_from_payload
 from learnt.io import safe_torch_load
 
 
+# the recommended learned optimizer, by its real name (what ``RuleOptimizer(params)`` uses)
+ALIASES = {"default": "adam-controller"}
+
+
 def available() -> list[str]:
-    """Names of the shipped pretrained rules."""
+    """Names of the shipped pretrained rules (aliases included)."""
     root = resources.files(__name__)
-    return sorted(p.name[:-3] for p in root.iterdir() if p.name.endswith(".pt"))
+    names = {p.name[:-3] for p in root.iterdir() if p.name.endswith(".pt")}
+    return sorted(names | {a for a, real in ALIASES.items() if real in names})
+
+
+def resolve(name: str) -> str:
+    """The real name behind an alias (``"default"`` -> ``"adam-controller"``)."""
+    return ALIASES.get(name, name)
 
 
 def path(name: str):
@@ -27,7 +37,7 @@ def path(name: str):
     names = available()
     if name not in names:
         raise KeyError(f"no pretrained rule named {name!r}; available: {names}")
-    return resources.files(__name__) / f"{name}.pt"
+    return resources.files(__name__) / f"{resolve(name)}.pt"
 
 
 def load(name: str, device: str = "cpu") -> nn.Module:

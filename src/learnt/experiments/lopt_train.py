@@ -1,0 +1,130 @@
+"""Meta-training of the default learned optimizer (:class:`~learnt.learned.AdamController`).
+
+PES (persistent evolution strategies) over whole runs of real networks from
+:class:`~learnt.tasks.net_family.NetFamily`, each run as long as its task's horizon and cut
+into truncations that carry the optimizee state, so the meta-gradient is unbiased for the
+whole horizon. The meta-objective is the mean log ratio of *held-out-batch* losses to the
+initial loss (scale free across tasks; it rewards fast progress and penalises buying training
+loss with worse generalisation). Selection: the same objective on fixed validation tasks.
+Runs checkpoint every iteration and resume (``--resume``) after an interruption.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from learnt.experiments.base import RunContext
+from learnt.learned import AdamController
+from learnt.meta.trainer import MetaTrainConfig, MetaTrainer, init_state
+from learnt.meta.unroll import unroll
+from learnt.seeding import make_generator
+from learnt.tasks.net_family import KINDS, NetFamily
+
+
+@dataclass(frozen=True)
+class FamilyConfig:
+    kinds: tuple[str, ...] = KINDS
+    n_problems: int = 4
+    min_horizon: int = 100
+    max_horizon: int = 1000
+    batch_low: int = 8
+    batch_high: int = 512
+    p_param_scale: float = 0.2
+    p_loss_scale: float = 0.2
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    base_lr: float = 1e-2
+    hidden: int = 16
+    n_knots: int = 11
+    max_mult: float = 100.0
+    clip: float = 5.0
+    cos_gain: float = 1.0
+    cos_up: float = 0.1          # grow while the running gradient/momentum cosine is above this
+    cos_down: float = 0.3        # shrink while it is below minus this
+    decay_start: float = 0.7
+
+
+def _train_default() -> MetaTrainConfig:
+    return MetaTrainConfig(iterations=400, truncation=50, truncation_sampling="task", objective="log_ratio",
+                           estimator="pes", sigma=0.03, n_pairs=4, meta_lr=3e-3, clip_norm=1.0,
+                           val_every=10, checkpoint_every=1)
+
+
+@dataclass(frozen=True)
+class LoptTrainConfig:
+    family: FamilyConfig = field(default_factory=FamilyConfig)
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    train: MetaTrainConfig = field(default_factory=_train_default)
+    val_tasks: int = 8
+    device: str = "cpu"
+
+
+def build_controller(c: ControllerConfig) -> AdamController:
+    return AdamController(base_lr=c.base_lr, hidden=c.hidden, n_knots=c.n_knots, max_mult=c.max_mult, clip=c.clip,
+                          cos_gain=c.cos_gain, cos_up=c.cos_up, cos_down=c.cos_down, decay_start=c.decay_start)
+
+
+def build_family(f: FamilyConfig, heldout_objective: bool = True) -> NetFamily:
+    return NetFamily(kinds=tuple(f.kinds), n_problems=f.n_problems, min_horizon=f.min_horizon,
+                     max_horizon=f.max_horizon, batch_sizes=(f.batch_low, f.batch_high),
+                     p_param_scale=f.p_param_scale, p_loss_scale=f.p_loss_scale,
+                     heldout_objective=heldout_objective)
+
+
+def train_config(budget: str) -> LoptTrainConfig:
+    cfg = LoptTrainConfig()
+    if budget == "quick":
+        cfg = dataclasses.replace(
+            cfg, family=dataclasses.replace(cfg.family, kinds=("mlp", "linear"), n_problems=2, max_horizon=150),
+            train=dataclasses.replace(cfg.train, iterations=3, val_every=3, n_pairs=2), val_tasks=2)
+    return cfg
+
+
+def run_log_ratio(rule, task, g: torch.Generator) -> float:
+    """Mean over steps and problems of log(f_t / f_0) of one run of ``task`` for its horizon
+    (held-out-batch losses when the task has a held-out objective), each term floored at
+    log(1e-4) so that a task whose loss can reach 0 does not outweigh the others; inf if it
+    diverges."""
+    params = task.init_params(g)
+    res = unroll(task, rule, params, init_state(rule, params, task), task.batches("train", g), task.horizon,
+                 differentiable=False, check=False)
+    losses = res.losses
+    if not torch.isfinite(losses).all():
+        return math.inf
+    return float((losses[1:].clamp_min(1e-12).log() - losses[0].clamp_min(1e-12).log()).clamp_min(math.log(1e-4)).mean())
+
+
+def make_validator(cfg: LoptTrainConfig, seed: int):
+    fam = build_family(cfg.family)
+
+    def validate(rule) -> float:
+        rule.eval()
+        try:
+            scores = []
+            for i in range(cfg.val_tasks):
+                g = make_generator(seed, "val", i)
+                scores.append(run_log_ratio(rule, fam.sample(g), g))
+            return sum(scores) / len(scores)
+        finally:
+            rule.train()
+    return validate
+
+
+def meta_train(cfg: LoptTrainConfig, ctx: RunContext) -> AdamController:
+    """Meta-train from the hand-designed initialisation; returns the rule selected on validation."""
+    rule = build_controller(cfg.controller).to(cfg.device)
+    validate = make_validator(cfg, ctx.seed)
+    init_score = validate(rule)          # the hand-designed start competes in the selection
+    init_state_dict = {k: v.clone() for k, v in rule.state_dict().items()}
+    trainer = MetaTrainer(rule, build_family(cfg.family), cfg.train, seed=ctx.seed,
+                          validate=validate, out_dir=ctx.out / "meta", progress=ctx.progress)
+    res = trainer.train(resume=ctx.resume)
+    rule.load_state_dict(res.best_state if res.best_score < init_score else init_state_dict)
+    rule.selection = {"init_val": init_score, "best_val": min(res.best_score, init_score),
+                      "best_iteration": res.best_iteration if res.best_score < init_score else 0}
+    return rule.eval()

@@ -1,0 +1,277 @@
+"""A learned controller of per-tensor Adam step sizes, built to generalise from little compute.
+
+Design (why, in one paragraph): on networks it has never seen, a learned optimizer fails
+first by taking steps of the wrong size; per-coordinate learned directions (L2L, HRNN) cost
+most of the compute and are what breaks off-distribution. So the per-coordinate work here is
+exactly Adam's (bias-corrected moments, a normalised direction ``d``), and everything learned
+acts per tensor: a small MLP reads scale-free statistics of each tensor (alignment of the new
+gradient with the momentum, the signal-to-noise of ``d``, the relative step size, the
+fraction of the run done) and moves that tensor's log step multiplier, within hard bounds,
+on top of a learned log-space schedule over training progress. At initialisation the MLP's
+output is zero and the schedule is a cosine decay, so the untrained rule *is* Adam with a
+cosine schedule; meta-training only has to improve on a sound optimizer (Celo, Almeida et
+al. 2021). The multipliers are clamped to ``[1/max_mult, max_mult]`` and every step is
+clipped to ``clip`` times the base step, so nothing the network outputs can blow a run up.
+
+Per coordinate the state is Adam's (``exp_avg``, ``exp_avg_sq``); per tensor a log
+multiplier and a running mean of the gradient/momentum cosine (K,); per rule a step count
+and the horizon. With ``total_steps`` unknown
+(``None``) the schedule stays at its value for progress 0 and the progress input is 0.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from learnt.functional.base import Params, State
+
+CTL = "__ctl__"
+N_FEATURES = 9
+
+
+def decay_knots(n: int, start: float = 0.0, floor: float = 0.02) -> Tensor:
+    """log of a schedule that is flat until progress ``start`` and then decays like a cosine
+    to ``floor`` at the end, at ``n`` evenly spaced progress points."""
+    tau = ((torch.linspace(0, 1, n) - start) / (1 - start)).clamp(0, 1)
+    return torch.log((0.5 * (1 + torch.cos(math.pi * tau))).clamp_min(floor))
+
+
+class AdamController(nn.Module):
+    """Adam whose per-tensor step sizes a small learned network controls.
+
+    Args:
+        base_lr: Adam learning rate the multipliers act on (the step at initialisation).
+        beta1, beta2, eps: Adam's.
+        hidden: width of the per-tensor MLP.
+        n_knots: points of the learned log-space schedule over training progress.
+        max_mult: bound of each tensor's step multiplier (both directions).
+        clip: bound of any coordinate's step, in units of the tensor's current step size.
+        lr: multiplier of every step (what ``torch.optim`` schedulers scale).
+        total_steps: horizon of the run, when known (``RuleOptimizer(total_steps=...)``).
+
+    Example:
+        >>> rule = AdamController()
+        >>> p = {"w": torch.ones(3, 2)}
+        >>> st = rule.init(p)
+        >>> u, st = rule.update({"w": torch.ones(3, 2)}, st, p)
+        >>> round(float(u["w"][0, 0]), 6)     # Adam's first step: -base_lr
+        -0.01
+    """
+
+    kind = "adam-controller"
+    uses_horizon = True
+
+    def __init__(self, base_lr: float = 1e-2, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 hidden: int = 16, n_knots: int = 11, max_mult: float = 100.0, clip: float = 5.0,
+                 lr: float = 1.0, total_steps: int | None = None, cos_gain: float = 1.0,
+                 cos_up: float = 0.1, cos_down: float = 0.3, cos_decay: float = 0.9,
+                 decay_start: float = 0.7) -> None:
+        super().__init__()
+        if not base_lr > 0:
+            raise ValueError(f"base_lr={base_lr!r}; expected > 0")
+        for name, b in (("beta1", beta1), ("beta2", beta2)):
+            if not 0.0 <= b < 1.0:
+                raise ValueError(f"{name}={b!r}; expected 0 <= {name} < 1")
+        if hidden < 1 or n_knots < 2 or not max_mult >= 1 or not clip > 0:
+            raise ValueError(f"hidden={hidden}, n_knots={n_knots}, max_mult={max_mult}, clip={clip}; "
+                             "expected hidden >= 1, n_knots >= 2, max_mult >= 1, clip > 0")
+        self.base_lr, self.beta1, self.beta2, self.eps = float(base_lr), float(beta1), float(beta2), float(eps)
+        self.hidden, self.n_knots, self.max_mult, self.clip = int(hidden), int(n_knots), float(max_mult), float(clip)
+        self.lr = float(lr)
+        self.total_steps = None if total_steps is None else int(total_steps)
+        self.inp = nn.Linear(N_FEATURES, hidden)
+        self.out = nn.Linear(hidden, 2)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+        self.knots = nn.Parameter(decay_knots(n_knots, decay_start))
+        self.log_mult0 = nn.Parameter(torch.zeros(()))   # initial log multiplier of every tensor
+        # the hand-designed part of the control: grow a tensor's step while its new gradient
+        # clearly agrees with its momentum (cos > z), shrink it while they clearly disagree
+        # (cos < -z, oscillation); inside the dead zone |cos| <= z (the noise-dominated
+        # regime, where cos sits slightly below 0 at any step size) leave it alone
+        if not 0.0 <= cos_decay < 1.0:
+            raise ValueError(f"cos_decay={cos_decay!r}; expected 0 <= cos_decay < 1")
+        self.cos_gain0, self.cos_up0, self.cos_down0 = float(cos_gain), float(cos_up), float(cos_down)
+        self.cos_decay, self.decay_start = float(cos_decay), float(decay_start)
+        self.cos_gain = nn.Parameter(torch.tensor(float(cos_gain)))
+        self.cos_up = nn.Parameter(torch.tensor(float(cos_up)))
+        self.cos_down = nn.Parameter(torch.tensor(float(cos_down)))
+
+    def config(self) -> dict[str, Any]:
+        return {"base_lr": self.base_lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
+                "hidden": self.hidden, "n_knots": self.n_knots, "max_mult": self.max_mult, "clip": self.clip,
+                "lr": self.lr, "total_steps": self.total_steps, "cos_gain": self.cos_gain0,
+                "cos_up": self.cos_up0, "cos_down": self.cos_down0, "cos_decay": self.cos_decay,
+                "decay_start": self.decay_start}
+
+    # ------------------------------------------------------------------ state
+    def init(self, params: Params, n_problems: int = 1, total_steps: int | None = None) -> State:
+        horizon = self.total_steps if total_steps is None else int(total_steps)
+        state: State = {}
+        dev = None
+        for k, p in params.items():
+            if p.numel() % n_problems:
+                raise ValueError(f"parameter {k!r} has {p.numel()} entries, not divisible by n_problems={n_problems}")
+            dev = p.device
+            state[k] = {"exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.zeros_like(p),
+                        "log_mult": self.log_mult0.detach().to(dev, p.dtype).expand(n_problems).clone(),
+                        "cos_ema": torch.zeros(n_problems, device=dev, dtype=p.dtype)}
+        dev = dev if dev is not None else self.knots.device
+        state[CTL] = {"step": torch.zeros((), device=dev),
+                      "horizon": torch.tensor(float(horizon or 0), device=dev)}
+        return state
+
+    # ------------------------------------------------------------------ pieces
+    def schedule(self, progress: Tensor) -> Tensor:
+        """exp of the learned log schedule, linearly interpolated at ``progress`` in [0, 1]."""
+        x = progress.clamp(0, 1) * (self.n_knots - 1)
+        i = x.floor().clamp(max=self.n_knots - 2).long()
+        w = x - i
+        return torch.exp(self.knots[i] * (1 - w) + self.knots[i + 1] * w)
+
+    def _control(self, feats: Tensor, sched: Tensor) -> tuple[Tensor, Tensor]:
+        """(n_tensors*K, F) features -> change of log multiplier, log step offset (both bounded).
+
+        The change is gated by the schedule, so adaptation fades as the schedule decays
+        instead of undoing the decay."""
+        o = self.out(torch.tanh(self.inp(feats)))
+        c = feats[:, 0]
+        hand = self.cos_gain * (torch.relu(c - self.cos_up.abs()) - torch.relu(-self.cos_down.abs() - c))
+        return 0.1 * sched * torch.tanh(hand + o[:, 0]), 1.0 * torch.tanh(o[:, 1])
+
+    # ------------------------------------------------------------------ step
+    def update(self, grads: Params, state: State, params: Params, *, lr=None, loss=None):
+        names = list(grads)
+        if not names:
+            return {}, dict(state)
+        ctl = state[CTL]
+        t = ctl["step"] + 1
+        horizon = ctl["horizon"]
+        known = (horizon > 0).to(t.dtype)
+        progress = known * (t - 1) / horizon.clamp_min(1)
+        b1, b2 = self.beta1, self.beta2
+        bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
+        mult = self.lr if lr is None else lr
+        sched = self.schedule(progress)
+        new_state: State = {}
+        feats, dirs, moments = [], [], []
+        for k in names:
+            g, s, p = grads[k], state[k], params[k]
+            K = s["log_mult"].shape[0]
+            m_old = s["exp_avg"]
+            m = b1 * m_old + (1 - b1) * g
+            v = b2 * s["exp_avg_sq"] + (1 - b2) * g * g
+            d = (m / bc1) / ((v / bc2).sqrt() + self.eps)
+            gf, mf, df, pf = g.reshape(K, -1), m_old.reshape(K, -1), d.reshape(K, -1), p.reshape(K, -1)
+            gn, mn = gf.norm(dim=1), mf.norm(dim=1)
+            cos = (gf * mf).sum(1) / (gn * mn + 1e-30)
+            d_rms = df.pow(2).mean(1).sqrt()
+            p_rms = pf.pow(2).mean(1).sqrt()
+            step_size = self.base_lr * torch.exp(s["log_mult"]) * sched
+            rel = torch.log10((step_size + 1e-12) / (p_rms + 1e-8))
+            n = torch.full_like(cos, math.log10(gf.shape[1]))
+            cos_ema = self.cos_decay * s["cos_ema"] + (1 - self.cos_decay) * cos
+            feats.append(torch.stack([cos_ema, cos, torch.log10(d_rms + 1e-12), rel / 3,
+                                      s["log_mult"] / math.log(self.max_mult), progress.expand_as(cos),
+                                      known.expand_as(cos), n / 6, (t.log10() / 4).expand_as(cos)], 1))
+            dirs.append(d)
+            moments.append((m, v, cos_ema))
+        delta, offset = self._control(torch.cat(feats).to(self.inp.weight.dtype), sched)
+        lim = math.log(self.max_mult)
+        updates = {}
+        i = 0
+        for k, d, (m, v, cos_ema) in zip(names, dirs, moments):
+            s = state[k]
+            K = s["log_mult"].shape[0]
+            log_mult = (s["log_mult"] + delta[i:i + K]).clamp(-lim, lim)
+            size = mult * self.base_lr * sched * torch.exp((log_mult + offset[i:i + K]).clamp(-lim, lim))
+            # K stacked problems lead every tensor; K == 1 is any shape (a (1,) size broadcasts)
+            sz = size.view((K,) + (1,) * (d.dim() - 1)) if d.dim() else size.view(())
+            step = torch.maximum(torch.minimum(d * sz, self.clip * sz), -self.clip * sz)
+            updates[k] = -step
+            new_state[k] = {"exp_avg": m, "exp_avg_sq": v, "log_mult": log_mult, "cos_ema": cos_ema}
+            i += K
+        for k in state:
+            if k not in new_state and k != CTL:
+                new_state[k] = state[k]
+        new_state[CTL] = {"step": t, "horizon": horizon}
+        return updates, new_state
+
+    # ------------------------------------------------------------------ apply mode
+    @torch.no_grad()
+    def update_(self, grads: Params, state: State, params: Params, *, lr=None, loss=None) -> Params:
+        """:meth:`update` for one problem (``torch.optim`` use), in place: the moments and
+        multipliers are updated in their own buffers with ``torch._foreach`` kernels over
+        all tensors at once, the per-tensor controller runs once on a (n_tensors, 8) batch, and
+        the returned updates live in scratch buffers reused every step (no per-step
+        allocation of parameter-sized tensors). Same numbers as :meth:`update` to float
+        rounding."""
+        names = list(grads)
+        if not names:
+            return {}
+        ctl = state[CTL]
+        t = ctl["step"] + 1
+        horizon = ctl["horizon"]
+        known = (horizon > 0).to(t.dtype)
+        progress = known * (t - 1) / horizon.clamp_min(1)
+        b1, b2 = self.beta1, self.beta2
+        tf = float(t)
+        bc1, bc2 = 1 - b1 ** tf, 1 - b2 ** tf
+        mult = float(self.lr if lr is None else lr)
+        sched = self.schedule(progress)
+        gs = [grads[k] for k in names]
+        ms = [state[k]["exp_avg"] for k in names]
+        vs = [state[k]["exp_avg_sq"] for k in names]
+        ps = [params[k] for k in names]
+        if any(s["log_mult"].numel() != 1 for s in (state[k] for k in names)):
+            raise ValueError("update_ is for one problem (torch.optim use); stacked problems go through update()")
+        numel = torch.tensor([float(g.numel()) for g in gs])
+        dots = torch.stack([torch.dot(g.reshape(-1), m.reshape(-1)) for g, m in zip(gs, ms)])
+        gn, mn = torch.stack(torch._foreach_norm(gs)), torch.stack(torch._foreach_norm(ms))
+        cos = dots / (gn * mn + 1e-30)
+        torch._foreach_mul_(ms, b1)
+        torch._foreach_add_(ms, gs, alpha=1 - b1)
+        torch._foreach_mul_(vs, b2)
+        torch._foreach_addcmul_(vs, gs, gs, value=1 - b2)
+        d = self._scratch(names, gs)
+        torch._foreach_copy_(d, vs)
+        torch._foreach_div_(d, bc2)
+        torch._foreach_sqrt_(d)
+        torch._foreach_add_(d, self.eps)
+        torch._foreach_reciprocal_(d)
+        torch._foreach_mul_(d, ms)
+        torch._foreach_div_(d, bc1)
+        d_rms = torch.stack(torch._foreach_norm(d)) / numel.sqrt()
+        p_rms = torch.stack(torch._foreach_norm(ps)) / numel.sqrt()
+        log_mult = torch.cat([state[k]["log_mult"] for k in names])
+        step_size = self.base_lr * torch.exp(log_mult) * sched
+        rel = torch.log10((step_size + 1e-12) / (p_rms + 1e-8))
+        ones = torch.ones_like(cos)
+        cos_ema = self.cos_decay * torch.cat([state[k]["cos_ema"] for k in names]) + (1 - self.cos_decay) * cos
+        feats = torch.stack([cos_ema, cos, torch.log10(d_rms + 1e-12), rel / 3, log_mult / math.log(self.max_mult),
+                             progress * ones, known * ones, numel.log10() / 6, (t.log10() / 4) * ones], 1)
+        delta, offset = self._control(feats.to(self.inp.weight.dtype), sched)
+        lim = math.log(self.max_mult)
+        new_log_mult = (log_mult + delta).clamp(-lim, lim)
+        size = mult * self.base_lr * sched * torch.exp((new_log_mult + offset).clamp(-lim, lim))
+        sizes = size.tolist()
+        torch._foreach_clamp_min_(d, -self.clip)
+        torch._foreach_clamp_max_(d, self.clip)
+        torch._foreach_mul_(d, [-s for s in sizes])
+        for k, lm, ce in zip(names, new_log_mult, cos_ema):
+            state[k]["log_mult"].fill_(lm)
+            state[k]["cos_ema"].fill_(ce)
+        ctl["step"] = t
+        return dict(zip(names, d))
+
+    def _scratch(self, names: list[str], like: list[Tensor]) -> list[Tensor]:
+        """Buffers for the updates, reused across steps (not part of the state)."""
+        key = tuple((n, tuple(g.shape), g.dtype, str(g.device)) for n, g in zip(names, like))
+        cache = self.__dict__.setdefault("_scratch_cache", {})
+        if key not in cache:
+            cache.clear()
+            cache[key] = [torch.empty_like(g) for g in like]
+        return cache[key]
