@@ -14,12 +14,14 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/learnt reproduce l2l-quadratic --quick --threads 1 --out runs/demo
+	$(BIN)/learnt evaluate lopt-suite --pretrained --quick --threads 1 --out runs/demo-lopt
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/l2l_speed.py
+	$(BIN)/python benchmarks/lopt_speed.py
 
 clean:
 	rm -rf $(VENV) runs build dist src/*.egg-info

@@ -11,11 +11,11 @@ from pathlib import Path
 from learnt.experiments.results import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["l2l-quadratic", "l2l-mlp", "l2l-generalization", "l2l-conv",
+ORDER = ["lopt-suite", "l2l-quadratic", "l2l-mlp", "l2l-generalization", "l2l-conv",
          "hrnn-ensemble", "hrnn-generalization", "hrnn-lr-robustness", "l2l-quadratic-pes",
          "blackbox-gp", "blackbox-benchmarks", "blackbox-hpo", "fewshot-glyphs", "fewshot-sinusoid",
          "nas-digits", "imitation-particle", "imitation-blocks"]
-PLOTS = {"l2l-quadratic": "loss_vs_step.png", "l2l-mlp": "loss_vs_step.png", "l2l-generalization": "generalization.png",
+PLOTS = {"lopt-suite": "lopt_suite_curves.png", "l2l-quadratic": "loss_vs_step.png", "l2l-mlp": "loss_vs_step.png", "l2l-generalization": "generalization.png",
          "l2l-conv": "loss_vs_step.png", "hrnn-ensemble": "progress_vs_step.png",
          "hrnn-generalization": "generalization.png", "hrnn-lr-robustness": "lr_robustness.png",
          "l2l-quadratic-pes": "loss_vs_step.png", "blackbox-gp": "regret_vs_evals.png",
@@ -210,12 +210,49 @@ PIVOT = {"blackbox-gp": (("regret@", "suggest_ms@"), True), "blackbox-benchmarks
          "nas-digits": (("best_val_acc", "late_val_acc", "retrained_val_acc", "test_acc"), False)}
 
 
+SUITE_METRICS = [("won_vs_tuned_adam", "problems won vs tuned Adam"), ("won_vs_adam_1e-3", "won vs Adam(1e-3)"),
+                 ("iqm_log10_loss_ratio", "IQM log10(loss / tuned Adam's)"), ("median_speedup", "median speed-up"),
+                 ("diverged_problems", "problems with a diverged seed"), ("median_wall_vs_adam", "time / step vs Adam")]
+
+
+def lopt_tables(rows: list[dict], problems: dict) -> list[str]:
+    """The suite summary (method x suite metric) and final training loss per problem x method."""
+    summary = {(r["method"], r["metric"]): r["mean"] for r in rows if r["setting"] == "suite"}
+    methods = list(dict.fromkeys(r["method"] for r in rows if r["setting"] == "suite"))
+    out = ["| method | " + " | ".join(label for _, label in SUITE_METRICS) + " |", "|---|" + "---|" * len(SUITE_METRICS)]
+    for m in methods:
+        cells = []
+        for key, _ in SUITE_METRICS:
+            v = summary.get((m, key))
+            cells.append("" if v is None else (f"{v:.0%}" if key.startswith(("won", "diverged")) else f"{v:.3g}"))
+        out.append(f"| {m} | " + " | ".join(cells) + " |")
+    loss = {(r["setting"], r["method"]): r for r in rows if r["metric"] == "final_train_loss"}
+    acc = {(r["setting"], r["method"]): r for r in rows if r["metric"] == "test_accuracy"}
+    out += ["", "Final training loss (whole training set, mean ± 95% CI over seeds; best per problem in bold; "
+            "tuned learning rates in brackets) and, for classifiers, test accuracy of the default and of tuned Adam:", "",
+            "| problem (held out because) | " + " | ".join(methods) + " | test acc. default / tuned Adam |",
+            "|---|" + "---|" * (len(methods) + 1)]
+    for p in dict.fromkeys(s for s, _ in loss):
+        best = min(loss[(p, m)]["mean"] for m in methods if (p, m) in loss)
+        cells = []
+        for m in methods:
+            r = loss.get((p, m))
+            txt = "" if r is None else _cell(r) + (f" [{r['lr']:g}]" if r.get("lr") else "")
+            cells.append(f"**{txt}**" if r is not None and r["mean"] == best else txt)
+        a, b = acc.get((p, "default")), acc.get((p, "adam-tuned"))
+        accs = f"{a['mean']:.3f} / {b['mean']:.3f}" if a and b else ""
+        out.append(f"| {p} ({problems.get(p, '')}) | " + " | ".join(cells) + f" | {accs} |")
+    return out
+
+
 def section(name: str) -> str:
     path = ROOT / "results" / name / "results.json"
     res = json.loads(path.read_text())
     env = res["environment"]
     rows = [r for r in res["rows"] if r["metric"] not in ("heldout_loss",)]
-    if name in PIVOT:
+    if name == "lopt-suite":
+        table, rows = lopt_tables(rows, res.get("problems", {})), None
+    elif name in PIVOT:
         table, rows = pivot_table(rows, *PIVOT[name]).splitlines(), None
     elif name in COLUMNS:
         table, rows = method_columns(rows, *COLUMNS[name]).splitlines(), None
@@ -225,8 +262,10 @@ def section(name: str) -> str:
         table += [f"| {r['method']} | {r['mean']:.3g} | {r['best']:.3g} ({r['best_lr']:.2g}) | "
                   f"{r['worst']:.3g} ({r['worst_lr']:.2g}) | {r['lr_span'][0]:g} to {r['lr_span'][1]:g} |" for r in ratio]
         rows = None
+    verb = "evaluate" if name == "lopt-suite" else "reproduce"
+    extra = " --pretrained" if name == "lopt-suite" else ""
     text = [f"### `{name}`", "",
-            f"`learnt reproduce {name} --seed {res['seed']} --threads {env['threads']}` ({res['budget']} budget, {res['wall_seconds'] / 60:.0f} min on "
+            f"`learnt {verb} {name}{extra} --seed {res['seed']} --threads {env['threads']}` ({res['budget']} budget, {res['wall_seconds'] / 60:.0f} min on "
             f"{env['threads']} CPU thread(s), torch {env['torch']}); full rows in "
             f"[`results/{name}/results.json`](results/{name}/results.json).", "",
             markdown_table(rows) if rows is not None else "\n".join(table), ""]

@@ -1,6 +1,6 @@
 """Meta-training the proposer on GP-prior functions with the shared :class:`MetaTrainer`.
 
-The four seams of DESIGN.md map onto the black-box problem as follows: the rule is the
+The four seams of the design (docs/architecture.md) map onto the black-box problem as follows: the rule is the
 :class:`~learnt.blackbox.proposer.LSTMProposer`; a *task* is a :class:`QueryTask` (K GP
 functions in each of several dimensions); the unroll is the query sequence of length T; the
 estimator (:class:`QuerySequenceBPTT`) backpropagates a Chen et al. loss through it; phi is

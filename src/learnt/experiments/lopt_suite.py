@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from learnt.experiments.base import Experiment, RunContext
-from learnt.experiments.lopt_train import LoptTrainConfig, meta_train, train_config
+from learnt.experiments.lopt_train import ControllerConfig, FamilyConfig, LoptTrainConfig, meta_train, train_config
+from learnt.meta.trainer import MetaTrainConfig
 from learnt.experiments.results import stat_row
 from learnt.functional.rules import adam, adamw, momentum
 from learnt.meta.stats import finite_or_inf, paired_wilcoxon_less
@@ -105,19 +106,29 @@ class SuiteConfig:
 
 @dataclass(frozen=True)
 class LoptSuiteConfig:
+    """The suite, and how ``learnt reproduce lopt-suite`` meta-trains the default first
+    (the fields of :class:`~learnt.experiments.lopt_train.LoptTrainConfig`)."""
+
     suite: SuiteConfig = field(default_factory=SuiteConfig)
-    train: LoptTrainConfig = field(default_factory=LoptTrainConfig)
+    family: FamilyConfig = field(default_factory=FamilyConfig)
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    train: MetaTrainConfig = field(default_factory=lambda: LoptTrainConfig().train)
+    val_tasks: int = 8
     device: str = "cpu"
+
+    def training(self) -> LoptTrainConfig:
+        return LoptTrainConfig(self.family, self.controller, self.train, self.val_tasks, self.device)
 
 
 def suite_config(budget: str) -> LoptSuiteConfig:
+    t = train_config(budget)
+    common = {"family": t.family, "controller": t.controller, "train": t.train, "val_tasks": t.val_tasks}
     if budget == "quick":
         return LoptSuiteConfig(
             SuiteConfig(problems=("mlp-relu-depth6", "logreg-256d", "autoencoder-silu-deep"), seeds=2, tune_seeds=1,
                         lr_grid=(1e-3, 1e-2, 1e-1), sgd_grid=(1e-2, 1e-1, 1.0), steps_scale=0.1,
-                        learned=("default",)),
-            train_config("quick"))
-    return LoptSuiteConfig(train=train_config("full"))
+                        learned=("default",)), **common)
+    return LoptSuiteConfig(**common)
 
 
 def _problem(name: str) -> Problem:
@@ -306,7 +317,7 @@ LOPT_SUITE = Experiment(
     name="lopt-suite",
     description="the default learned optimizer (and the shipped HRNN / L2L) on 17 held-out networks vs tuned Adam/AdamW/SGD-momentum",
     config=suite_config,
-    meta_train=lambda cfg, ctx: meta_train(cfg.train, ctx),
+    meta_train=lambda cfg, ctx: meta_train(cfg.training(), ctx),
     evaluate=evaluate,
     plot=plot,
     load_trained=_load_trained,

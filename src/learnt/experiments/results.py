@@ -1,4 +1,4 @@
-"""The one results format of DESIGN.md: ``results.json`` with long-format rows."""
+"""The one results format of the design (docs/architecture.md): ``results.json`` with long-format rows."""
 from __future__ import annotations
 
 import math

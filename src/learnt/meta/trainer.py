@@ -1,6 +1,6 @@
 """Meta-training over optimizee runs, with selection, logs, resume and torch.distributed.
 
-The four seams of DESIGN.md are kept apart: what is learned (``rule``), how the inner
+The four seams of the design (docs/architecture.md) are kept apart: what is learned (``rule``), how the inner
 problem steps (:func:`~learnt.meta.unroll.unroll` in truncations), how the meta-gradient is
 estimated (:mod:`learnt.meta.estimators`: truncated BPTT, antithetic ES, PES; selected by
 ``MetaTrainConfig.estimator`` or passed as ``estimator=``), and how phi is updated (a

@@ -1,0 +1,85 @@
+"""lopt-suite and the default optimizer's meta-training end to end on tiny budgets."""
+import json
+
+import pytest
+import torch
+
+from learnt.cli import main
+from learnt.experiments.lopt_suite import PROBLEMS, steps_to_reach, summary_rows
+from learnt.learned import load_rule
+from learnt.tasks.net_family import NetFamily
+
+COMMON = ["--quick", "--no-progress", "--device", "cpu"]
+SUITE = ["--set", "suite.problems=logreg-256d,linreg-cond1e5", "--set", "suite.steps_scale=0.03",
+         "--set", "suite.seeds=2", "--set", "suite.lr_grid=0.001,0.1", "--set", "suite.sgd_grid=0.01,0.1"]
+
+
+def _rows(path):
+    res = json.loads(path.read_text())
+    return res, [r for r in res["rows"] if "wall" not in r["metric"]]
+
+
+def test_suite_writes_rows_for_every_method_and_is_seeded(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["evaluate", "lopt-suite", "--pretrained", "--out", str(a), *COMMON, *SUITE]) == 0
+    assert main(["evaluate", "lopt-suite", "--pretrained", "--out", str(b), *COMMON, *SUITE]) == 0
+    res, rows_a = _rows(a / "results.json")
+    _, rows_b = _rows(b / "results.json")
+    assert rows_a == rows_b                                            # same seed, same numbers
+    methods = {"adam@1e-3", "adamw@1e-3", "adam-tuned", "adamw-tuned", "sgdm-tuned", "default"}
+    per_problem = {(r["setting"], r["method"]) for r in rows_a if r["setting"] != "suite"}
+    assert per_problem == {(p, m) for p in ("logreg-256d", "linreg-cond1e5") for m in methods}
+    tuned = next(r for r in rows_a if r["method"] == "adam-tuned" and r["metric"] == "final_train_loss")
+    assert tuned["lr"] in (0.001, 0.1) and tuned["n"] == 2
+    suite = {r["metric"] for r in rows_a if r["setting"] == "suite"}
+    assert {"won_vs_tuned_adam", "iqm_log10_loss_ratio", "median_speedup", "diverged_problems"} <= suite
+    assert (a / "lopt_suite_curves.png").exists()
+    assert set(res["problems"]) == {"logreg-256d", "linreg-cond1e5"}
+    c = tmp_path / "c"
+    assert main(["evaluate", "lopt-suite", "--pretrained", "--out", str(c), "--seed", "1", *COMMON, *SUITE]) == 0
+    assert _rows(c / "results.json")[1] != rows_a                       # another seed, other numbers
+
+
+def test_suite_problems_are_outside_the_meta_training_distribution():
+    names = {p.name for p in PROBLEMS}
+    assert len(names) == len(PROBLEMS) >= 15
+    fam = NetFamily()
+    drawn = {fam.sample(torch.Generator().manual_seed(i)).name for i in range(60)}
+    assert not drawn & names
+    for p in PROBLEMS:
+        assert p.held_out and p.steps >= 1000
+
+
+def test_unknown_problem_is_a_one_line_error(tmp_path, capsys):
+    assert main(["evaluate", "lopt-suite", "--pretrained", "--out", str(tmp_path), *COMMON,
+                 "--set", "suite.problems=resnet50"]) == 2
+    assert "resnet50" in capsys.readouterr().err
+
+
+def test_speedup_and_summary_metrics():
+    curve = torch.linspace(1, 0, 11).unsqueeze(1).repeat(1, 2).numpy()      # reaches 0.5 at step 5
+    assert list(steps_to_reach(curve, curve[5], 1)) == [5.0, 5.0]
+    assert list(steps_to_reach(curve, curve[5] - 1, 1)) == [11.0, 11.0]       # never: len(curve)
+    pp = {f"p{i}": {"adam-tuned": {"train_loss": 1.0, "diverged": False, "speedup": 1.0, "wall_vs_adam": 1.0},
+                    "adam@1e-3": {"train_loss": 2.0, "diverged": False, "speedup": 0.5, "wall_vs_adam": 1.0},
+                    "x": {"train_loss": 0.5 if i < 3 else 4.0, "diverged": i == 3, "speedup": 2.0, "wall_vs_adam": 1.5}}
+          for i in range(4)}
+    rows = {(r["method"], r["metric"]): r["mean"] for r in summary_rows(pp, ["x"])}
+    assert rows[("x", "won_vs_tuned_adam")] == 0.75 and rows[("x", "won_vs_adam_1e-3")] == 0.75
+    assert rows[("x", "diverged_problems")] == 0.25 and rows[("x", "median_speedup")] == 2.0
+    assert rows[("x", "iqm_log10_loss_ratio")] == pytest.approx(-0.30103)    # the middle two: log10(0.5)
+
+
+def test_meta_training_writes_a_loadable_controller_and_resumes(tmp_path):
+    out = tmp_path / "m"
+    args = ["meta-train", "lopt-suite", "--out", str(out), *COMMON, "--set", "train.iterations=2",
+            "--set", "train.val_every=1", "--set", "train.truncation=20", "--set", "train.n_pairs=1",
+            "--set", "family.max_horizon=40", "--set", "family.min_horizon=30", "--set", "val_tasks=1"]
+    assert main(args) == 0
+    rule = load_rule(out / "meta" / "best.pt", expected_kind="adam-controller")
+    log = [json.loads(ln) for ln in (out / "meta" / "log.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in log] == [0, 1]
+    assert main([*args[:-8], "--set", "train.iterations=3", *args[-8:], "--resume"]) == 0
+    log = [json.loads(ln) for ln in (out / "meta" / "log.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in log] == [0, 1, 2]
+    assert rule.kind == "adam-controller"
