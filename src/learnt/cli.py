@@ -99,6 +99,8 @@ def _run(args) -> int:
     ctx = RunContext(out=out, seed=args.seed, device=device, budget=budget, progress=not args.no_progress,
                      resume=getattr(args, "resume", False))
     if args.command == "meta-train":
+        from learnt.seeding import seed_everything
+        seed_everything(ctx.seed)
         exp.meta_train(cfg, ctx)
         print(f"meta-training done; checkpoints and best weights under {out}")
         return 0

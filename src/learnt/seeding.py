@@ -34,3 +34,18 @@ def make_generator(seed: int, split: str = "train", index: int = 0, *extra: int)
     g = torch.Generator()
     g.manual_seed(derive_seed(seed, split, index, *extra))
     return g
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch's (CPU and CUDA), numpy's and Python's global generators from the run seed.
+
+    Called at the entry point of every run (``learnt reproduce / evaluate / meta-train``), so
+    that anything an experiment builds from the global generators (module initialisation
+    above all) is the same in every process given the same ``--seed``; the explicit
+    per-split generators of :func:`make_generator` stay the primary source of randomness."""
+    import random
+
+    s = derive_seed(seed, "train", 0, 7919)
+    torch.manual_seed(s)
+    np.random.seed(s % 2**32)
+    random.seed(s)

@@ -76,6 +76,9 @@ def run_experiment(exp: Experiment, cfg: Any, ctx: RunContext, trained: Any = No
     """
     from learnt.meta.distributed import init_distributed
 
+    from learnt.seeding import seed_everything
+
+    seed_everything(ctx.seed)
     info = init_distributed()
     t0 = time.perf_counter()
     if info.is_main:
