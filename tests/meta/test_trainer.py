@@ -157,3 +157,28 @@ def test_config_validation():
         MetaTrainConfig(truncation=0)
     with pytest.raises(ValueError, match="objective"):
         MetaTrainConfig(objective="nope")
+
+
+def test_non_finite_hyperparameters_are_rejected():
+    import math as _m
+    for kw in ({"meta_lr": _m.nan}, {"meta_lr": _m.inf}, {"clip_norm": _m.nan}, {"sigma": _m.nan}):
+        with pytest.raises(ValueError):
+            MetaTrainConfig(**kw)
+
+
+def test_task_truncations_follow_the_task_horizon():
+    class T:
+        horizon = 45
+    tr = MetaTrainer(L2LOptimizer(hidden_size=4), QuadraticFamily(n_problems=2),
+                     MetaTrainConfig(truncation=20, truncation_sampling="task"), progress=False)
+    assert tr.truncation_lengths(0, T()) == [20, 20, 5]
+    with pytest.raises(ValueError, match="horizon"):
+        tr.truncation_lengths(0, object())
+
+
+def test_floored_log_ratio_caps_problems_that_reach_zero():
+    import torch as _t
+    from learnt.meta.objectives import floored_log_ratio, mean_log_ratio
+    losses = _t.tensor([[1.0, 1.0], [1e-9, 0.5]])
+    assert float(mean_log_ratio(losses)) < -10
+    assert float(floored_log_ratio(losses)) == pytest.approx((_t.log(_t.tensor(1e-4)) + _t.log(_t.tensor(0.5))).item() / 2)

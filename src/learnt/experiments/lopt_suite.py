@@ -79,8 +79,8 @@ PROBLEMS: tuple[Problem, ...] = (
             lambda g: netdata.sequence(g, task="count", vocab=6, length=12), 64, 1000, "counting task, length 12"),
     Problem("lstm-retrieval", lambda: nets.RNNModel(8, 8, 48, 7, "lstm"),
             lambda g: netdata.sequence(g, task="retrieval", vocab=8, length=12), 64, 1000, "retrieval task, length 12"),
-    Problem("transformer3-retrieval", lambda: nets.Transformer(8, 10, 32, 4, 3, 7),
-            lambda g: netdata.sequence(g, task="retrieval", vocab=8, length=10), 64, 1000, "3 blocks, 4 heads, retrieval"),
+    Problem("transformer3-retrieval", lambda: nets.Transformer(8, 10, 24, 4, 3, 7),
+            lambda g: netdata.sequence(g, task="retrieval", vocab=8, length=10), 32, 1000, "3 blocks, 4 heads, retrieval"),
     Problem("bag-of-embeddings", lambda: nets.BagOfEmbeddings(12, 16, 12, hidden=32),
             lambda g: netdata.sequence(g, task="majority", vocab=12, length=16), 64, 1000, "embedding-bag model"),
     Problem("autoencoder-silu-deep", lambda: nets.Autoencoder(64, (128, 64, 16), "silu"),
@@ -102,6 +102,7 @@ class SuiteConfig:
     steps_scale: float = 1.0         # multiplies every problem's horizon (quick budget)
     learned: tuple[str, ...] = ("default", "hrnn", "l2l-mlp")   # shipped rules shown
     smooth: float = 0.05             # smoothing window (fraction of the horizon) of the speed-up curves
+    workers: int = 1                 # processes (1 thread each) over problems; numbers do not depend on it
 
 
 @dataclass(frozen=True)
@@ -138,14 +139,29 @@ def _problem(name: str) -> Problem:
     raise ValueError(f"unknown suite problem {name!r}; expected one of {[p.name for p in PROBLEMS]}")
 
 
+_DATA: dict = {}
+
+
+def _data(prob: Problem, seed: int, split: str, h: int):
+    """The problem's data for (seed, split), generated once per process from its own stream."""
+    key = (prob.name, seed, split)
+    if key not in _DATA:
+        if len(_DATA) > 8:
+            _DATA.clear()
+        _DATA[key] = prob.data(make_generator(seed, split, 0, h))
+    return _DATA[key]
+
+
 def run_problem(prob: Problem, rule, seed: int, split: str, n: int, steps: int) -> dict:
     """Train ``n`` stacked initialisations of ``prob`` with ``rule`` for ``steps`` steps.
 
-    Seeds come from ``make_generator(seed, split, 0)`` per problem name, so every method sees
-    the same data, initialisations and batches. Returns the minibatch-loss curve (steps+1, n),
+    Data come from ``make_generator(seed, split, 0, h)`` and initialisations and batches from
+    ``make_generator(seed, split, 1, h)`` (h from the problem name), so every method sees the
+    same data, initialisations and batches. Returns the minibatch-loss curve (steps+1, n),
     final train / test metrics and the wall time per step."""
-    g = make_generator(seed, split, 0, sum(map(ord, prob.name)))
-    data = prob.data(g)
+    h = sum(map(ord, prob.name))
+    data = _data(prob, seed, split, h)
+    g = make_generator(seed, split, 1, h)
     task = NetTask(prob.build, data, n_problems=n, batch_size=prob.batch_size, name=prob.name)
     task.horizon = steps
     params = task.init_params(g)
@@ -204,51 +220,78 @@ def _learned(names: tuple[str, ...], trained, device: str) -> dict:
     return out
 
 
+def evaluate_problem(name: str, s: "SuiteConfig", seed: int, learned: dict) -> tuple[list, dict, dict]:
+    """Tune the baselines on the tuning seeds, run every method on the evaluation seeds of one
+    problem; returns (rows, curves, per-method summary)."""
+    prob = _problem(name)
+    steps = max(10, int(round(prob.steps * s.steps_scale)))
+    methods: dict[str, tuple] = {"adam@1e-3": (adam(1e-3), None), "adamw@1e-3": (adamw(1e-3), None)}
+    for label, make, grid in (("adam-tuned", adam, s.lr_grid), ("adamw-tuned", adamw, s.lr_grid),
+                              ("sgdm-tuned", momentum, s.sgd_grid)):
+        lr, _ = tune(prob, make, grid, s, seed, steps)
+        methods[label] = (make(lr), lr)
+    for label, rule in learned.items():
+        methods[label] = (rule, None)
+    runs = {}
+    for label, (rule, lr) in methods.items():
+        runs[label] = run_problem(prob, rule, seed, "test", s.seeds, steps)
+        log.info("%s %s: train loss %.4g", name, label, float(np.mean(runs[label]["train_loss"])))
+    window = max(1, int(s.smooth * steps))
+    ref = runs["adam-tuned"]
+    target = _smooth(ref["curve"], window)[-1]
+    ref_steps = steps_to_reach(ref["curve"], target, window)
+    adam_wall = runs["adam@1e-3"]["wall_per_step"]
+    rows, curves, summary = [], {}, {}
+    for label, r in runs.items():
+        lr = methods[label][1]
+        extra = {"lr": lr} if lr is not None else {}
+        diverged = (~np.isfinite(r["train_loss"])) | (r["train_loss"] > r["init_loss"])
+        speed = ref_steps / np.maximum(steps_to_reach(r["curve"], target, window), 1.0)
+        p = {} if label == "adam-tuned" else {"p_vs": {"adam-tuned": paired_wilcoxon_less(r["train_loss"], ref["train_loss"])}}
+        rows += [stat_row(label, name, "final_train_loss", r["train_loss"], **extra, **p),
+                 stat_row(label, name, "test_loss", r["test_loss"], **extra),
+                 stat_row(label, name, "speedup_vs_tuned_adam", speed, **extra),
+                 stat_row(label, name, "diverged", diverged.astype(float), **extra),
+                 stat_row(label, name, "wall_vs_adam", [r["wall_per_step"] / adam_wall], **extra)]
+        if np.isfinite(r["test_accuracy"]).all():
+            rows.append(stat_row(label, name, "test_accuracy", r["test_accuracy"], **extra))
+        summary[label] = {"train_loss": float(np.mean(r["train_loss"])), "diverged": bool(diverged.any()),
+                          "speedup": float(np.median(speed)), "wall_vs_adam": r["wall_per_step"] / adam_wall}
+        c = finite_or_inf(r["curve"])
+        sm = _smooth(c, window)
+        every = max(1, len(c) // 100)
+        curves[label] = {"step": list(range(0, len(c), every)), "mean": [float(np.mean(sm[t])) for t in range(0, len(c), every)]}
+    return rows, curves, summary
+
+
+_IN_WORKER = False
+
+
+def _worker_init() -> None:
+    global _IN_WORKER
+    _IN_WORKER = True
+    torch.set_num_threads(1)
+
+
 def evaluate(cfg: LoptSuiteConfig, ctx: RunContext, trained):
+    """Every problem of the suite (in ``suite.workers`` processes of 1 thread each; the numbers
+    do not depend on the number of workers, only the wall-time ratios on the machine's load)."""
     s = cfg.suite
-    rows, curves, per_problem = [], {}, {}
     learned = _learned(s.learned, trained, cfg.device)
-    for name in s.problems:
-        prob = _problem(name)
-        steps = max(10, int(round(prob.steps * s.steps_scale)))
-        methods: dict[str, tuple] = {"adam@1e-3": (adam(1e-3), None), "adamw@1e-3": (adamw(1e-3), None)}
-        for label, make, grid in (("adam-tuned", adam, s.lr_grid), ("adamw-tuned", adamw, s.lr_grid),
-                                  ("sgdm-tuned", momentum, s.sgd_grid)):
-            lr, _ = tune(prob, make, grid, s, ctx.seed, steps)
-            methods[label] = (make(lr), lr)
-        for label, rule in learned.items():
-            methods[label] = (rule, None)
-        runs = {}
-        for label, (rule, lr) in methods.items():
-            runs[label] = run_problem(prob, rule, ctx.seed, "test", s.seeds, steps)
-            log.info("%s %s: train loss %.4g", name, label, float(np.mean(runs[label]["train_loss"])))
-        window = max(1, int(s.smooth * steps))
-        ref = runs["adam-tuned"]
-        target = _smooth(ref["curve"], window)[-1]
-        ref_steps = steps_to_reach(ref["curve"], target, window)
-        adam_wall = runs["adam@1e-3"]["wall_per_step"]
-        per_problem[name] = {}
-        for label, r in runs.items():
-            lr = methods[label][1]
-            extra = {"lr": lr} if lr is not None else {}
-            diverged = (~np.isfinite(r["train_loss"])) | (r["train_loss"] > r["init_loss"])
-            speed = ref_steps / np.maximum(steps_to_reach(r["curve"], target, window), 1.0)
-            p = {} if label == "adam-tuned" else {"p_vs": {"adam-tuned": paired_wilcoxon_less(r["train_loss"], ref["train_loss"])}}
-            rows += [stat_row(label, name, "final_train_loss", r["train_loss"], **extra, **p),
-                     stat_row(label, name, "test_loss", r["test_loss"], **extra),
-                     stat_row(label, name, "speedup_vs_tuned_adam", speed, **extra),
-                     stat_row(label, name, "diverged", diverged.astype(float), **extra),
-                     stat_row(label, name, "wall_vs_adam", [r["wall_per_step"] / adam_wall], **extra)]
-            if np.isfinite(r["test_accuracy"]).all():
-                rows.append(stat_row(label, name, "test_accuracy", r["test_accuracy"], **extra))
-            per_problem[name][label] = {"train_loss": float(np.mean(r["train_loss"])),
-                                        "diverged": bool(diverged.any()), "speedup": float(np.median(speed)),
-                                        "wall_vs_adam": r["wall_per_step"] / adam_wall}
-            c = finite_or_inf(r["curve"])
-            every = max(1, len(c) // 100)
-            curves.setdefault(name, {})[label] = {"step": list(range(0, len(c), every)),
-                                                 "mean": [float(np.mean(_smooth(c, window)[t])) for t in range(0, len(c), every)]}
-    rows += summary_rows(per_problem, [m for m in next(iter(per_problem.values()))])
+    if s.workers > 1 and len(s.problems) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(s.workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
+            futures = [pool.submit(evaluate_problem, name, s, ctx.seed, learned) for name in s.problems]
+            results = [f.result() for f in futures]
+    else:
+        results = [evaluate_problem(name, s, ctx.seed, learned) for name in s.problems]
+    rows, curves, per_problem = [], {}, {}
+    for name, (r, c, summ) in zip(s.problems, results):
+        rows += r
+        curves[name] = c
+        per_problem[name] = summ
+    rows += summary_rows(per_problem, list(next(iter(per_problem.values()))))
     return rows, {}, {"curves_by_problem": curves, "problems": {p.name: p.held_out for p in PROBLEMS if p.name in s.problems}}
 
 

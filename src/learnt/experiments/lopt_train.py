@@ -4,8 +4,9 @@ PES (persistent evolution strategies) over whole runs of real networks from
 :class:`~learnt.tasks.net_family.NetFamily`, each run as long as its task's horizon and cut
 into truncations that carry the optimizee state, so the meta-gradient is unbiased for the
 whole horizon. The meta-objective is the mean log ratio of *held-out-batch* losses to the
-initial loss (scale free across tasks; it rewards fast progress and penalises buying training
-loss with worse generalisation). Selection: the same objective on fixed validation tasks.
+initial loss, each term floored at log(1e-4) (scale free across tasks; it rewards fast progress
+and penalises buying training loss with worse generalisation; the floor keeps tasks whose loss
+can reach 0 from dominating). Selection: the same objective on fixed validation tasks.
 Runs checkpoint every iteration and resume (``--resume``) after an interruption.
 """
 from __future__ import annotations
@@ -50,7 +51,7 @@ class ControllerConfig:
 
 
 def _train_default() -> MetaTrainConfig:
-    return MetaTrainConfig(iterations=400, truncation=50, truncation_sampling="task", objective="log_ratio",
+    return MetaTrainConfig(iterations=400, truncation=50, truncation_sampling="task", objective="log_ratio_floored",
                            estimator="pes", sigma=0.03, n_pairs=4, meta_lr=3e-3, clip_norm=1.0,
                            val_every=10, checkpoint_every=1)
 

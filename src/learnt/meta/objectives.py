@@ -19,11 +19,20 @@ def mean_log_ratio(losses: Tensor, f0: Tensor | None = None, eps: float = 1e-12)
     return (torch.log(losses[1:].clamp_min(eps)) - torch.log(f0.clamp_min(eps))).mean()
 
 
-OBJECTIVES = {"sum": sum_of_losses, "log_ratio": mean_log_ratio}
+def floored_log_ratio(losses: Tensor, f0: Tensor | None = None, floor: float = 1e-4) -> Tensor:
+    """:func:`mean_log_ratio` with each term floored at ``log(floor)``: a problem whose loss can
+    reach 0 (separable data, noise-free regression) stops counting once it is 10^4 times below
+    its start, instead of dominating the mean with an unbounded log."""
+    f0 = losses[0].detach() if f0 is None else f0
+    ratio = torch.log(losses[1:].clamp_min(1e-30)) - torch.log(f0.clamp_min(1e-30))
+    return ratio.clamp_min(torch.log(torch.tensor(floor)).item()).mean()
+
+
+OBJECTIVES = {"sum": sum_of_losses, "log_ratio": mean_log_ratio, "log_ratio_floored": floored_log_ratio}
 
 
 def get_objective(name: str):
-    """Look up a meta-objective by name (``sum`` or ``log_ratio``)."""
+    """Look up a meta-objective by name (``sum``, ``log_ratio`` or ``log_ratio_floored``)."""
     if name not in OBJECTIVES:
         raise ValueError(f"unknown meta-objective {name!r}; expected one of {sorted(OBJECTIVES)}")
     return OBJECTIVES[name]

@@ -68,7 +68,7 @@ class MetaTrainConfig:
     def __post_init__(self) -> None:
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"estimator={self.estimator!r}; expected one of {list(ESTIMATORS)}")
-        if not self.sigma > 0 or self.n_pairs < 1:
+        if not (self.sigma > 0 and math.isfinite(self.sigma)) or self.n_pairs < 1:
             raise ValueError(f"sigma={self.sigma}, n_pairs={self.n_pairs}; expected sigma > 0 and n_pairs >= 1")
         if self.task_shards < 0:
             raise ValueError(f"task_shards={self.task_shards}; expected >= 0 (0: one per rank)")
@@ -80,7 +80,7 @@ class MetaTrainConfig:
         for name in ("iterations", "unroll_steps", "truncation", "val_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}; expected >= 1")
-        if self.meta_lr <= 0 or self.clip_norm <= 0:
+        if not (self.meta_lr > 0 and self.clip_norm > 0 and math.isfinite(self.meta_lr) and math.isfinite(self.clip_norm)):
             raise ValueError(f"meta_lr={self.meta_lr}, clip_norm={self.clip_norm}; expected both > 0")
         get_objective(self.objective)
 

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Meta-train the default learned optimizer in resumable chunks (1 thread; log in OUT/meta/log.jsonl).
+# Run it again after an interruption or at the next session: it resumes from OUT/meta/checkpoint.pt.
+#   tools/metatrain_default.sh [OUT] [extra learnt args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-results/lopt-suite/train}; shift || true
+RESUME=(); [ -f "$OUT/meta/checkpoint.pt" ] && RESUME=(--resume)
+exec .venv/bin/learnt meta-train lopt-suite --threads 1 --no-progress --out "$OUT" "${RESUME[@]}" "$@"
