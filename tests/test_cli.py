@@ -66,3 +66,28 @@ def test_evaluate_with_a_corrupt_checkpoint_is_a_clear_error(tmp_path, capsys):
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert main(["meta-train", "l2l-quadratic", "--resume", "--out", str(tmp_path), *TINY]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_table_on_rows_without_mean_names_the_problem(tmp_path, capsys):
+    import json as _json
+    p = tmp_path / "results.json"
+    p.write_text(_json.dumps({"rows": [{"method": "a", "setting": "s", "metric": "m", "n": 1}]}))
+    assert main(["table", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "row 0 lacks ['mean']" in err and err.count("\n") == 1
+
+
+def test_internal_errors_keep_their_traceback(monkeypatch):
+    import learnt.cli as cli
+
+    def broken(args):
+        raise KeyError("an internal bug")
+    monkeypatch.setattr(cli, "_run", broken)
+    with pytest.raises(KeyError):
+        cli.main(["list"])
+
+
+def test_unknown_experiment_is_still_one_line(capsys):
+    assert main(["reproduce", "nope", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown experiment 'nope'" in err and err.count("\n") == 1

@@ -52,9 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     try:
         return _run(args)
-    except (LearntError, KeyError, ValueError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        print(f"learnt: error: {msg}", file=sys.stderr)
+    except (LearntError, ValueError, FileNotFoundError) as e:
+        # bad input: one line naming the value (with -v, the traceback too); any other
+        # exception is an internal bug and keeps its traceback
+        if args.verbose:
+            import traceback
+            traceback.print_exc()
+        print(f"learnt: error: {e}", file=sys.stderr)
         return 2
 
 
@@ -79,6 +83,11 @@ def _run(args) -> int:
             rows = json.loads(args.results.read_text())["rows"]
         except (json.JSONDecodeError, KeyError, TypeError):
             raise ValueError(f"{str(args.results)!r} is not a learnt results.json (no rows)") from None
+        for i, r in enumerate(rows):
+            missing = [k for k in ("method", "setting", "metric", "mean", "n") if not isinstance(r, dict) or k not in r]
+            if missing:
+                raise ValueError(f"{str(args.results)!r}: row {i} lacks {missing}; expected rows with "
+                                 "method, setting, metric, mean, ci95, n")
         print(markdown_table(rows) if args.markdown else format_table(rows))
         return 0
 

@@ -16,3 +16,10 @@ class CheckpointError(LearntError, ValueError):
 
 class NonFiniteError(LearntError, FloatingPointError):
     """A gradient or loss became NaN or infinite."""
+
+
+class NotFoundError(LearntError, KeyError):
+    """A named thing (experiment, shipped model) does not exist; the message lists what does."""
+
+    def __str__(self) -> str:   # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""

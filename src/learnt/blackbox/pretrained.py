@@ -9,6 +9,8 @@ Example:
 """
 from __future__ import annotations
 
+from learnt.errors import NotFoundError
+
 from importlib import resources
 
 from learnt.blackbox.proposer import LSTMProposer, load_proposer
@@ -35,5 +37,5 @@ def load_pretrained(name: str | None = None, device: str = "cpu") -> LSTMPropose
     if name not in names:
         if name.endswith(".pt"):
             return load_proposer(name).to(device)
-        raise KeyError(f"no shipped proposer named {name!r}; available: {names} (or give a path to a .pt file)")
+        raise NotFoundError(f"no shipped proposer named {name!r}; available: {names} (or give a path to a .pt file)")
     return load_proposer(str(_root() / f"{name}.pt")).to(device)

@@ -1,4 +1,5 @@
 """Named paper reproductions: config -> run -> results.json + plots."""
+from learnt.errors import NotFoundError
 from learnt.experiments.blackbox import BLACKBOX_BENCHMARKS, BLACKBOX_GP, BLACKBOX_HPO
 from learnt.experiments.base import Experiment, RunContext, resolve_device, run_experiment
 from learnt.experiments.fewshot import FEWSHOT_GLYPHS, FEWSHOT_SINUSOID
@@ -19,7 +20,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
 def get(name: str) -> Experiment:
     """Look up an experiment by name; unknown names list the known ones."""
     if name not in EXPERIMENTS:
-        raise KeyError(f"unknown experiment {name!r}; expected one of {sorted(EXPERIMENTS)} (see `learnt list`)")
+        raise NotFoundError(f"unknown experiment {name!r}; expected one of {sorted(EXPERIMENTS)} (see `learnt list`)")
     return EXPERIMENTS[name]
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from learnt.errors import CheckpointError
+from learnt.errors import CheckpointError, NotFoundError
 from learnt.fewshot.baselines import MAML, FineTune, NearestNeighbour, Pretrained, ProtoNet
 from learnt.fewshot.learner import ConvLearner, SineMLP, run
 from learnt.fewshot.metalearner import MetaLearnerLSTM
@@ -108,7 +108,7 @@ def load_pretrained(k_shot: int = 5, name: str | None = None, device: str = "cpu
     name = name or f"ravi-glyphs-{k_shot}shot"
     names = pretrained_names()
     if name not in names:
-        raise KeyError(f"no shipped few-shot model {name!r}; available: {names}")
+        raise NotFoundError(f"no shipped few-shot model {name!r}; available: {names}")
     with resources.as_file(resources.files("learnt.fewshot") / "pretrained" / f"{name}.pt") as p:
         m = load_method(p, device)
     if not isinstance(m, MetaLearnerLSTM):

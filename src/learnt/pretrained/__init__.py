@@ -8,6 +8,8 @@ Example:
 """
 from __future__ import annotations
 
+from learnt.errors import NotFoundError
+
 from importlib import resources
 
 from torch import nn
@@ -36,7 +38,7 @@ def path(name: str):
     """Filesystem path of a shipped rule file."""
     names = available()
     if name not in names:
-        raise KeyError(f"no pretrained rule named {name!r}; available: {names}")
+        raise NotFoundError(f"no pretrained rule named {name!r}; available: {names}")
     return resources.files(__name__) / f"{resolve(name)}.pt"
 
 
