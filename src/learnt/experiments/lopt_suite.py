@@ -278,14 +278,25 @@ def evaluate(cfg: LoptSuiteConfig, ctx: RunContext, trained):
     do not depend on the number of workers, only the wall-time ratios on the machine's load)."""
     s = cfg.suite
     learned = _learned(s.learned, trained, cfg.device)
+    from tqdm.auto import tqdm
+    bar = tqdm(total=len(s.problems), desc="lopt-suite problems", disable=not ctx.progress, leave=False)
     if s.workers > 1 and len(s.problems) > 1:
         import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import ProcessPoolExecutor, as_completed
         with ProcessPoolExecutor(s.workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
-            futures = [pool.submit(evaluate_problem, name, s, ctx.seed, learned) for name in s.problems]
-            results = [f.result() for f in futures]
+            futures = {pool.submit(evaluate_problem, name, s, ctx.seed, learned): name for name in s.problems}
+            done = {}
+            for f in as_completed(futures):
+                done[futures[f]] = f.result()
+                log.info("lopt-suite: %s done", futures[f])
+                bar.update(1)
+            results = [done[name] for name in s.problems]
     else:
-        results = [evaluate_problem(name, s, ctx.seed, learned) for name in s.problems]
+        results = []
+        for name in s.problems:
+            results.append(evaluate_problem(name, s, ctx.seed, learned))
+            bar.update(1)
+    bar.close()
     rows, curves, per_problem = [], {}, {}
     for name, (r, c, summ) in zip(s.problems, results):
         rows += r
