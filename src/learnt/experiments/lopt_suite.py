@@ -341,7 +341,7 @@ def plot(results: dict, out: Path) -> list[Path]:
     if not curves:
         return []
     names = list(curves)
-    cols = 4
+    cols = min(4, len(names))
     rows_ = math.ceil(len(names) / cols)
     fig = Figure(figsize=(4 * cols, 3 * rows_))
     for i, name in enumerate(names):
