@@ -216,7 +216,11 @@ class AdamController(nn.Module):
         t = ctl["step"] + 1
         horizon = ctl["horizon"]
         known = (horizon > 0).to(t.dtype)
-        progress = known * (t - 1) / horizon.clamp_min(1)
+        # per-tensor statistics are reduced on the parameters' device; the controller (a few
+        # numbers per tensor) runs wherever the rule lives
+        dev = self.knots.device
+        progress = (known * (t - 1) / horizon.clamp_min(1)).to(dev)
+        known = known.to(dev)
         b1, b2 = self.beta1, self.beta2
         tf = float(t)
         bc1, bc2 = 1 - b1 ** tf, 1 - b2 ** tf
@@ -228,10 +232,10 @@ class AdamController(nn.Module):
         ps = [params[k] for k in names]
         if any(s["log_mult"].numel() != 1 for s in (state[k] for k in names)):
             raise ValueError("update_ is for one problem (torch.optim use); stacked problems go through update()")
-        numel = torch.tensor([float(g.numel()) for g in gs])
+        numel = torch.tensor([float(g.numel()) for g in gs], device=dev)
         dots = torch.stack([torch.dot(g.reshape(-1), m.reshape(-1)) for g, m in zip(gs, ms)])
         gn, mn = torch.stack(torch._foreach_norm(gs)), torch.stack(torch._foreach_norm(ms))
-        cos = dots / (gn * mn + 1e-30)
+        cos = (dots / (gn * mn + 1e-30)).to(dev)
         torch._foreach_mul_(ms, b1)
         torch._foreach_add_(ms, gs, alpha=1 - b1)
         torch._foreach_mul_(vs, b2)
@@ -244,15 +248,15 @@ class AdamController(nn.Module):
         torch._foreach_reciprocal_(d)
         torch._foreach_mul_(d, ms)
         torch._foreach_div_(d, bc1)
-        d_rms = torch.stack(torch._foreach_norm(d)) / numel.sqrt()
-        p_rms = torch.stack(torch._foreach_norm(ps)) / numel.sqrt()
-        log_mult = torch.cat([state[k]["log_mult"] for k in names])
+        d_rms = torch.stack(torch._foreach_norm(d)).to(dev) / numel.sqrt()
+        p_rms = torch.stack(torch._foreach_norm(ps)).to(dev) / numel.sqrt()
+        log_mult = torch.cat([state[k]["log_mult"] for k in names]).to(dev)
         step_size = self.base_lr * torch.exp(log_mult) * sched
         rel = torch.log10((step_size + 1e-12) / (p_rms + 1e-8))
         ones = torch.ones_like(cos)
-        cos_ema = self.cos_decay * torch.cat([state[k]["cos_ema"] for k in names]) + (1 - self.cos_decay) * cos
+        cos_ema = self.cos_decay * torch.cat([state[k]["cos_ema"] for k in names]).to(dev) + (1 - self.cos_decay) * cos
         feats = torch.stack([cos_ema, cos, torch.log10(d_rms + 1e-12), rel / 3, log_mult / math.log(self.max_mult),
-                             progress * ones, known * ones, numel.log10() / 6, (t.log10() / 4) * ones], 1)
+                             progress * ones, known * ones, numel.log10() / 6, (t.to(dev).log10() / 4) * ones], 1)
         delta, offset = self._control(feats.to(self.inp.weight.dtype), sched)
         lim = math.log(self.max_mult)
         new_log_mult = (log_mult + delta).clamp(-lim, lim)
@@ -261,7 +265,7 @@ class AdamController(nn.Module):
         torch._foreach_clamp_min_(d, -self.clip)
         torch._foreach_clamp_max_(d, self.clip)
         torch._foreach_mul_(d, [-s for s in sizes])
-        for k, lm, ce in zip(names, new_log_mult, cos_ema):
+        for k, lm, ce in zip(names, new_log_mult.tolist(), cos_ema.tolist()):
             state[k]["log_mult"].fill_(lm)
             state[k]["cos_ema"].fill_(ce)
         ctl["step"] = t
