@@ -155,3 +155,27 @@ def test_two_worker_processes_share_one_journal_storage(tmp_path):
     assert len(trials) == 16
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     assert sorted(t.number for t in trials) == list(range(16))
+
+
+def test_one_sampler_reused_across_many_studies_and_storages_matches_fresh_samplers():
+    """The replay caches are keyed on (study id, id(storage)), which Optuna recycles for
+    in-memory studies; every suggestion must still equal a fresh sampler's."""
+    import gc
+
+    from learnt.blackbox import sampler as sampler_mod
+
+    shared = LearnedSampler(_proposer(max_dim=2), seed=0)
+    for i in range(2 * getattr(sampler_mod, "MAX_CACHED_STUDIES", 32) + 4):
+        f = _gp(2, seed=i)
+        fresh = LearnedSampler(_proposer(max_dim=2), seed=0)
+        a = optuna.create_study(sampler=shared)
+        b = optuna.create_study(sampler=fresh)
+        for study in (a, b):          # the same start (the fallback's RNG carries across studies)
+            study.enqueue_trial({"x0": 0.1 * (i % 7), "x1": 0.5})
+            study.enqueue_trial({"x0": 0.9, "x1": 0.05 * (i % 5)})
+            study.optimize(_objective(f, 2, sign=1.0 if i % 2 else -1.0), n_trials=5)
+        assert [t.params for t in a.trials] == [t.params for t in b.trials], i
+        del a, b
+        gc.collect()                 # free the storages so their id()s are recycled
+    assert len(shared._memo) <= getattr(sampler_mod, "MAX_CACHED_STUDIES", 32)
+    assert len(shared._encoded) <= getattr(sampler_mod, "MAX_CACHED_STUDIES", 32)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -46,11 +47,25 @@ from learnt.blackbox.space import decode, encode
 log = logging.getLogger(__name__)
 
 
+MAX_CACHED_STUDIES = 32      # replay caches kept (least recently used dropped first)
+MAX_CACHED_TRIALS = 10_000   # encoded trials kept per study
+
+
+def _lru_get(cache: OrderedDict, key, make, cap: int):
+    """``cache[key]`` (created by ``make()`` if absent), marked most recently used; at most ``cap`` keys."""
+    if key not in cache:
+        cache[key] = make()
+        while len(cache) > cap:
+            cache.popitem(last=False)
+    cache.move_to_end(key)
+    return cache[key]
+
+
 @dataclass
 class _Replay:
     """Proposer state after a committed prefix of finished trials (a memo of a pure function)."""
 
-    key: list[tuple]                 # (number, y) of the committed trials
+    key: list[tuple]                 # (number, coordinates, y) of the committed trials
     state: "_State"
 
 
@@ -87,8 +102,11 @@ class LearnedSampler(BaseSampler):
             raise ValueError(f"horizon={horizon!r}; expected a positive number of trials")
         self.fallback = fallback if fallback is not None else TPESampler(seed=seed)
         self._search_space = IntersectionSearchSpace()
-        self._memo: dict[tuple, _Replay] = {}
-        self._encoded: dict[tuple, dict[int, tuple]] = {}
+        # replay caches, bounded (least recently used studies are dropped). Their keys may
+        # collide (a dead in-memory storage's id() is recycled), so every entry is validated
+        # against the trial it stands for: a collision costs a re-encoding, never a wrong history
+        self._memo: OrderedDict[tuple, _Replay] = OrderedDict()
+        self._encoded: OrderedDict[tuple, dict[int, tuple]] = OrderedDict()
         self._np: _NumpyProposer | None = None
         self._lock = threading.Lock()
 
@@ -141,19 +159,25 @@ class LearnedSampler(BaseSampler):
         Finished trials never change in Optuna, so their encodings are cached by number."""
         sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0
         with self._lock:
-            cache = self._encoded.setdefault(key, {})
+            cache = _lru_get(self._encoded, key, dict, MAX_CACHED_STUDIES)
         done, pending = [], []
         for t in trials:
             if t.number == trial.number:
                 continue
             if t.state == TrialState.COMPLETE:
-                hit = cache.get(t.number)
-                if hit is None:
+                src = (t.value, tuple(t.params.get(n) for n in names), sign)
+                got = cache.get(t.number)
+                if got is None or got[0] != src:
                     if not all(n in t.params for n in names) or t.value is None or not math.isfinite(t.value):
-                        hit = cache[t.number] = ()
+                        hit = ()
                     else:
-                        hit = cache[t.number] = (t.number, tuple(encode(d, t.params[n]) for n, d in zip(names, dists)),
-                                                 sign * float(t.value))
+                        hit = (t.number, tuple(encode(d, t.params[n]) for n, d in zip(names, dists)),
+                               sign * float(t.value))
+                    if len(cache) >= MAX_CACHED_TRIALS:
+                        cache.clear()
+                    cache[t.number] = (src, hit)
+                else:
+                    hit = got[1]
                 if hit:
                     done.append(hit)
             elif all(n in t.params for n in names):
@@ -167,7 +191,9 @@ class LearnedSampler(BaseSampler):
         fast = self._fast()
         with self._lock:
             memo = self._memo.get(key)
-        ids = [(e[0], e[2]) for e in done]
+            if memo is not None:
+                self._memo.move_to_end(key)
+        ids = [(e[0], e[1], e[2]) for e in done]    # number, coordinates, value: the whole history
         if memo is None or len(memo.key) > len(ids) or memo.key != ids[:len(memo.key)]:
             memo = _Replay([], fast.start(dim))
         state = memo.state
@@ -176,6 +202,9 @@ class LearnedSampler(BaseSampler):
         if len(done) > len(memo.key):
             with self._lock:
                 self._memo[key] = _Replay(ids, state)
+                self._memo.move_to_end(key)
+                while len(self._memo) > MAX_CACHED_STUDIES:
+                    self._memo.popitem(last=False)
         for coords in pending:
             state = fast.advance(state, coords, 0.0, False)
         return torch.from_numpy(state.u[:dim].copy())
