@@ -23,3 +23,7 @@ class NotFoundError(LearntError, KeyError):
 
     def __str__(self) -> str:   # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class SearchFailedError(LearntError, RuntimeError):
+    """Every child of an architecture-search batch failed; the message carries their error."""

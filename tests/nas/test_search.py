@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from learnt.errors import CheckpointError, ConfigError
+from learnt.errors import CheckpointError, ConfigError, SearchFailedError
 from learnt.nas import (ArchitectureSearch, ChildConfig, LocalProcessBackend, SearchConfig, SearchSpace, SerialBackend,
                         train_child)
 from learnt.nas.testing import FailingChild
@@ -91,3 +91,18 @@ def test_a_worker_that_dies_is_retried_once_then_scored_as_failed(tmp_path, loca
     # the pool works again afterwards, with results identical to in-process training
     serial = SerialBackend().map(train_child, jobs)
     assert [o.value["acc"] for o in outs if o.ok] == [o.value["acc"] for k, o in enumerate(serial) if k != 2]
+
+
+def test_a_bad_dataset_name_fails_before_the_first_child(tmp_path):
+    with pytest.raises(ConfigError, match="search dataset 'nosuch'"):
+        ArchitectureSearch(SPACE, "random", CFG, TINY_CHILD, seed=0, dataset="nosuch", workdir=tmp_path)
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_a_batch_whose_children_all_fail_stops_the_search_naming_the_cause(tmp_path):
+    cfg = SearchConfig(batches=2, batch_size=2, min_layers=1, max_layers=1, lr=0.05)
+    fn = FailingChild(tmp_path, raise_on=((0, 0), (0, 1)), in_process=True)
+    s = ArchitectureSearch(SPACE, "random", cfg, TINY_CHILD, seed=0, train_fn=fn, workdir=tmp_path / "s")
+    with pytest.raises(SearchFailedError, match="every child of batch 0 failed.*injected failure"):
+        s.run()
+    assert s.history == []

@@ -27,10 +27,10 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from learnt.errors import CheckpointError, ConfigError
+from learnt.errors import CheckpointError, ConfigError, SearchFailedError
 from learnt.io import atomic_torch_save, safe_torch_load
 from learnt.nas.backends import Backend, SerialBackend
-from learnt.nas.child import ChildConfig, ChildJob, train_child
+from learnt.nas.child import ChildConfig, ChildJob, _load, train_child
 from learnt.nas.controller import Controller, UniformPolicy
 from learnt.nas.space import Architecture, SearchSpace, decode_tokens
 from learnt.seeding import derive_seed, make_generator
@@ -93,6 +93,11 @@ class ArchitectureSearch:
             raise ConfigError(f"search method {method!r}; expected 'controller' or 'random'")
         if cfg.max_layers > space.max_layers:
             raise ConfigError(f"search max_layers={cfg.max_layers} exceeds the search space's {space.max_layers}")
+        if train_fn is train_child:   # fail before the first child, not after every one of them
+            try:
+                _load(dataset)
+            except (ValueError, FileNotFoundError) as e:
+                raise ConfigError(f"search dataset {dataset!r}: {e}") from None
         self.space, self.method, self.cfg, self.child = space, method, cfg, child
         self.seed, self.dataset, self.progress, self.train_fn = seed, dataset, progress, train_fn
         self.backend = backend if backend is not None else SerialBackend()
@@ -164,6 +169,9 @@ class ArchitectureSearch:
         jobs = [ChildJob(a, derive_seed(self.seed, "train", b, 2, k), self.child, ("val",), self.dataset,
                          key=(b, k)) for k, a in enumerate(archs)]
         outcomes = self.backend.map(self.train_fn, jobs)
+        if not any(o.ok for o in outcomes):
+            raise SearchFailedError(f"every child of batch {b} failed (after {outcomes[0].attempts} attempt(s) each); "
+                                    f"first error: {outcomes[0].error}")
         accs = [float(o.value["acc"]["val"]) if o.ok else 0.0 for o in outcomes]
         rewards = [a ** cfg.reward_power for a in accs]
         mean_r = sum(rewards) / m
