@@ -59,3 +59,35 @@ def safe_torch_load(path: str | os.PathLike, map_location: str | torch.device = 
             f"checkpoint {str(path)!r} is corrupt or not a learnt checkpoint "
             f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else 'no detail'})"
         ) from None
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """Records of a JSON-lines log; a torn or corrupt line (the crash a resume recovers from)
+    is skipped, not fatal."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    out = []
+    for ln in path.read_text().splitlines():
+        if not ln.strip():
+            continue
+        try:
+            rec = json.loads(ln)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out
+
+
+def append_jsonl(path: str | os.PathLike, record: dict) -> None:
+    """Append one record as a line (one write call, flushed)."""
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+
+
+def rewrite_jsonl(path: str | os.PathLike, records: list[dict]) -> None:
+    """Atomically replace a JSON-lines log by ``records`` (e.g. on resume, the lines up to the checkpoint)."""
+    data = "".join(json.dumps(r) + "\n" for r in records).encode()
+    atomic_write_bytes(path, lambda f: f.write(data))

@@ -182,3 +182,16 @@ def test_floored_log_ratio_caps_problems_that_reach_zero():
     losses = _t.tensor([[1.0, 1.0], [1e-9, 0.5]])
     assert float(mean_log_ratio(losses)) < -10
     assert float(floored_log_ratio(losses)) == pytest.approx((_t.log(_t.tensor(1e-4)) + _t.log(_t.tensor(0.5))).item() / 2)
+
+
+def test_resume_survives_a_torn_last_log_line(tmp_path):
+    cfg = MetaTrainConfig(iterations=4, unroll_steps=4, truncation=2, checkpoint_every=2, val_every=2)
+    fam = QuadraticFamily(dim=3, n_problems=2)
+    torch.manual_seed(0)
+    MetaTrainer(L2LOptimizer(hidden_size=4), fam, replace(cfg, iterations=3), out_dir=tmp_path, progress=False).train()
+    with open(tmp_path / "log.jsonl", "a") as f:
+        f.write('{"iteration": 3, "meta_lo')          # the process died mid-write
+    torch.manual_seed(0)
+    MetaTrainer(L2LOptimizer(hidden_size=4), fam, cfg, out_dir=tmp_path, progress=False).train(resume=True)
+    lines = (tmp_path / "log.jsonl").read_text().splitlines()
+    assert [json.loads(ln)["iteration"] for ln in lines] == [0, 1, 2, 3]

@@ -12,7 +12,6 @@ test problems as ``lstm-bptt``, so the two estimators are compared paired; the
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from learnt.experiments import l2l_quadratic as quad
 from learnt.experiments.base import Experiment, RunContext
 from learnt.experiments.compare import BaselineConfig, EvalConfig, compare, tune_baselines
 from learnt.experiments.plots import loss_curves
+from learnt.io import read_jsonl
 from learnt.meta.trainer import MetaTrainConfig
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def _val_history(ctx: RunContext) -> list[dict]:
     path = ctx.out / "meta" / "log.jsonl"
     if not path.exists():
         return []
-    recs = [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+    recs = read_jsonl(path)
     return [{"iteration": r["iteration"] + 1, "val": r["val"], "meta_loss": r["meta_loss"]} for r in recs if "val" in r]
 
 

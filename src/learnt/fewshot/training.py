@@ -27,7 +27,7 @@ import torch
 from learnt.errors import CheckpointError, NonFiniteError
 from learnt.fewshot.episodes import Episode, EpisodeSampler
 from learnt.fewshot.methods import Method
-from learnt.io import atomic_torch_save, safe_torch_load
+from learnt.io import append_jsonl, atomic_torch_save, read_jsonl, rewrite_jsonl, safe_torch_load
 from learnt.seeding import derive_seed
 
 log = logging.getLogger(__name__)
@@ -116,9 +116,8 @@ class EpisodicTrainer:
         self.best_iteration = int(ck["best_iteration"])
         self.history = json.loads(ck["history"])
         logp = self.out_dir / "log.jsonl" if self.out_dir is not None else None
-        if logp is not None and logp.exists():  # drop lines written after the checkpoint
-            keep = [ln for ln in logp.read_text().splitlines() if ln.strip() and json.loads(ln)["iteration"] <= self.iteration]
-            logp.write_text("".join(ln + "\n" for ln in keep))
+        if logp is not None and logp.exists():  # drop lines written after the checkpoint (and a torn last one)
+            rewrite_jsonl(logp, [r for r in read_jsonl(logp) if r.get("iteration", 0) <= self.iteration])
         log.info("resumed from %s at iteration %d", path, self.iteration)
 
     def step(self, it: int) -> dict:
@@ -175,8 +174,7 @@ class EpisodicTrainer:
                         self.best_state, self.best_iteration = copy.deepcopy(self.method.state_dict()), self.iteration
                 if self.out_dir is not None:
                     self.out_dir.mkdir(parents=True, exist_ok=True)
-                    with open(self.out_dir / "log.jsonl", "a") as f:
-                        f.write(json.dumps(rec) + "\n")
+                    append_jsonl(self.out_dir / "log.jsonl", rec)
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{rec['loss']:.3g}")

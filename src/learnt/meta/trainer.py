@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from learnt.errors import CheckpointError, NonFiniteError
-from learnt.io import atomic_torch_save, safe_torch_load
+from learnt.io import append_jsonl, atomic_torch_save, read_jsonl, rewrite_jsonl, safe_torch_load
 from learnt.learned.serialization import check_state_dict, save_rule
 from learnt.meta import distributed as dist_
 from learnt.meta.estimators import ESTIMATORS, TruncatedBPTT, make_estimator
@@ -197,15 +197,13 @@ class MetaTrainer:
         if self.out_dir is None or not (self.out_dir / "log.jsonl").exists():
             return
         path = self.out_dir / "log.jsonl"
-        keep = [ln for ln in path.read_text().splitlines()
-                if ln.strip() and json.loads(ln).get("iteration", 0) < self.iteration]
-        path.write_text("".join(ln + "\n" for ln in keep))
+        # a torn last line (the crash being recovered from) is dropped with the rest
+        rewrite_jsonl(path, [r for r in read_jsonl(path) if r.get("iteration", 0) < self.iteration])
 
     def _log(self, record: dict) -> None:
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.out_dir / "log.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
+            append_jsonl(self.out_dir / "log.jsonl", record)
 
     # ----------------------------------------------------------------- training
     def truncation_lengths(self, it: int, task=None) -> list[int]:
