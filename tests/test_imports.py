@@ -8,7 +8,7 @@ ROOT = pathlib.Path(learnt.__file__).parent
 # lower layers never import higher ones; siblings of one layer never import each other
 LAYER = {
     "errors": 0,
-    "seeding": 1, "io": 1, "config": 1,
+    "seeding": 1, "io": 1, "config": 1, "plotting": 1,
     "functional": 2,
     "learned": 3, "tasks": 3,
     "meta": 4, "pretrained": 4,
@@ -59,3 +59,12 @@ def test_the_checker_catches_a_violation(tmp_path):
     bad.write_text("from learnt.experiments import get\n")
     assert [_top(m) for m in _imports(bad)] == ["experiments"]
     assert LAYER["experiments"] > LAYER["meta"]
+
+
+def test_library_never_switches_the_matplotlib_backend():
+    import pathlib
+    import re
+    src = pathlib.Path(__file__).resolve().parents[1] / "src" / "learnt"
+    offenders = [str(p.relative_to(src)) for p in src.rglob("*.py")
+                 if re.search(r"^\s*(matplotlib\.use\(|import matplotlib\.pyplot)", p.read_text(), re.M)]
+    assert offenders == []

@@ -261,9 +261,7 @@ def _bar(it, progress: bool, desc: str):
 
 
 def _regret_plot(results: dict, path: Path, title: str) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from learnt.plotting import plt
     panels = results["curves"]
     n = len(panels)
     cols = min(n, 4)

@@ -242,9 +242,7 @@ def _layer_label(name: str) -> str | None:
 
 
 def glyphs_plot(results: dict, out: Path) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from learnt.plotting import plt
 
     paths = []
     curves = results.get("curves") or {}

@@ -242,9 +242,7 @@ def lr_evaluate(cfg: LRRobustnessConfig, ctx: RunContext, rule):
 
 
 def lr_plot(results: dict, out: Path) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from learnt.plotting import plt
 
     fig, ax = plt.subplots(figsize=(6, 4.2), dpi=120)
     for method, s in results["sweep"].items():

@@ -114,9 +114,7 @@ def particle_evaluate(cfg: ParticleConfig, ctx: RunContext, policies: dict):
 
 
 def particle_plot(results: dict, out: Path) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from learnt.plotting import plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
     for i, arch in enumerate(dict.fromkeys(r["method"] for r in results["rows"])):
@@ -283,9 +281,7 @@ def _strip(cfg: BlocksConfig, ctx: RunContext, policy, test: list[str], frames: 
 
 
 def blocks_plot(results: dict, out: Path) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from learnt.plotting import plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
     rows = [r for r in results["rows"] if r["stages"] != "all"]
@@ -312,9 +308,7 @@ def blocks_plot(results: dict, out: Path) -> list[Path]:
 
 
 def _plot_strip(strip: dict, path: Path) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from learnt.plotting import plt
     from matplotlib.patches import Rectangle
 
     from learnt.imitation.blockworld import LETTERS

@@ -334,9 +334,7 @@ def summary_rows(per_problem: dict, methods: list[str]) -> list[dict]:
 
 
 def plot(results: dict, out: Path) -> list[Path]:
-    import matplotlib
     from matplotlib.figure import Figure
-    del matplotlib
     curves = results.get("curves_by_problem", {})
     if not curves:
         return []

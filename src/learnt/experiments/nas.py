@@ -199,9 +199,7 @@ def _verdict(per: dict) -> str:
 
 
 def plot(results: dict, out: Path) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from learnt.plotting import plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
     for name, accs in results.get("val_acc_by_child", {}).items():

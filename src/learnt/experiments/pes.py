@@ -101,9 +101,7 @@ def plot(results: dict, out: Path) -> list[Path]:
                          ylabel="loss f(θ_t)")]
     hist = results.get("val_history") or []
     if hist:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from learnt.plotting import plt
         fig, ax = plt.subplots(figsize=(6, 4))
         ax.plot([h["iteration"] for h in hist], [h["val"] for h in hist], marker="o", label="PES (validation)")
         bptt = next((r for r in results["rows"] if r["method"] == "lstm-bptt"), None)

@@ -15,9 +15,7 @@ def loss_curves(curves: dict[str, dict], path: str | Path, *, title: str, learne
 def loss_panels(panels: dict[str, dict[str, dict]], path: str | Path, *, learned: tuple[str, ...] = (),
                 ylabel: str = "loss", logy: bool = True) -> Path:
     """One loss-vs-step panel per entry of ``panels`` (title -> curves), side by side."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from learnt.plotting import plt
 
     n = len(panels)
     fig, axes = plt.subplots(1, n, figsize=(6 * n if n < 3 else 4.6 * n, 4.2), dpi=110, squeeze=False)

@@ -9,9 +9,7 @@ from learnt.nas.space import Architecture
 def render_architecture(arch: Architecture, path: str | Path, *, title: str = "") -> Path:
     """One box per layer (kernel, filters, stride) in a column under the image box, arrows
     for every input (skip arrows curve to the side) and for the concatenated outputs."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from learnt.plotting import plt
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     n = len(arch.layers)
