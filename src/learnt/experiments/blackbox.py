@@ -149,10 +149,14 @@ def make_sampler(method: str, seed: int, models: dict[str, LSTMProposer]):
 def run_study(method: str, objective: Callable, n_trials: int, seed: int, models: dict | None = None,
               direction: str = "minimize") -> tuple[np.ndarray, np.ndarray]:
     """One Optuna study; returns the objective values (n_trials,) and seconds per suggestion (n_trials,)."""
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     sampler = TimedSampler(make_sampler(method, seed, models or {}))
-    study = optuna.create_study(sampler=sampler, direction=direction)
-    study.optimize(objective, n_trials=n_trials)
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)   # thousands of studies: no per-trial lines
+    try:
+        study = optuna.create_study(sampler=sampler, direction=direction)
+        study.optimize(objective, n_trials=n_trials)
+    finally:
+        optuna.logging.set_verbosity(previous)            # the caller's setting, as it was
     trials = sorted(study.trials, key=lambda t: t.number)
     vals = np.array([t.value if t.value is not None else np.nan for t in trials], dtype=np.float64)
     secs = np.array([sampler.seconds[t.number] for t in trials], dtype=np.float64)
@@ -309,8 +313,10 @@ def gp_config(budget: str) -> BlackBoxGPConfig:
 def gp_meta_train(cfg: BlackBoxGPConfig, ctx: RunContext) -> dict[str, LSTMProposer]:
     models = {}
     for loss in cfg.losses:
-        torch.manual_seed(derive_seed(ctx.seed, "train", 0, len(loss)))
-        model = LSTMProposer(**dataclasses.asdict(cfg.proposer)).to(cfg.device)
+        # one initialisation per loss (seeding by len(loss) gave "oi" and "ei" the same weights)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(ctx.seed, "train", 0, *map(ord, loss)))
+            model = LSTMProposer(**dataclasses.asdict(cfg.proposer)).to(cfg.device)
         out = ctx.out / f"meta-{loss}"
         resume = ctx.resume and (out / "checkpoint.pt").exists()
         res = train_proposer(model, dataclasses.replace(cfg.train, loss=loss), seed=ctx.seed, out_dir=out,
