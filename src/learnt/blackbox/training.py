@@ -173,7 +173,7 @@ class HorizonCurriculumTrainer(MetaTrainer):
         super().__init__(rule, family, config.trainer_config(), **kw)
         self.bb_cfg = config
 
-    def truncation_lengths(self, it: int) -> list[int]:
+    def truncation_lengths(self, it: int, task=None) -> list[int]:
         return [self.bb_cfg.horizon(it)]
 
 
