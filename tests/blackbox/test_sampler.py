@@ -179,3 +179,10 @@ def test_one_sampler_reused_across_many_studies_and_storages_matches_fresh_sampl
         gc.collect()                 # free the storages so their id()s are recycled
     assert len(shared._memo) <= getattr(sampler_mod, "MAX_CACHED_STUDIES", 32)
     assert len(shared._encoded) <= getattr(sampler_mod, "MAX_CACHED_STUDIES", 32)
+
+
+def test_sampler_leaves_the_callers_module_as_it_was():
+    prop = _proposer()
+    prop.train()
+    LearnedSampler(prop, seed=0)
+    assert prop.training

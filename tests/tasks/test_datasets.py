@@ -48,8 +48,9 @@ def test_digits_splits_partition_the_data_set():
 
 
 def test_digits_split_is_deterministic_across_loads():
+    from learnt.tasks.datasets import _digits_arrays
     first = load_digits()
-    load_digits.cache_clear()
+    _digits_arrays.cache_clear()
     try:
         second = load_digits()
         assert second is not first
@@ -57,7 +58,7 @@ def test_digits_split_is_deterministic_across_loads():
             assert torch.equal(first.split(which)[0], second.split(which)[0])
             assert torch.equal(first.split(which)[1], second.split(which)[1])
     finally:
-        load_digits.cache_clear()
+        _digits_arrays.cache_clear()
 
 
 def test_split_rejects_unknown_name():
@@ -222,10 +223,18 @@ def test_load_dataset_errors():
         load_dataset("mnist")
     with pytest.raises(ValueError, match="'cifar'"):
         load_dataset("cifar")
-    assert load_dataset("digits") is load_digits()
+    assert torch.equal(load_dataset("digits").x_test, load_digits().x_test)
 
 
 def test_load_mnist_tiny_train_set_keeps_its_training_images(tmp_path):
     _mnist_folder(tmp_path / "m", n_train=4)
     d = load_mnist(tmp_path / "m")
     assert len(d.x_train) >= 1 and len(d.x_train) + len(d.x_val) == 4
+
+
+def test_load_digits_hands_out_tensors_of_its_own():
+    from learnt.tasks.datasets import load_digits
+    a = load_digits()
+    a.x_train.mul_(0)
+    b = load_digits()
+    assert float(b.x_train.abs().sum()) > 0

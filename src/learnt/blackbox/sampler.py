@@ -26,6 +26,7 @@ Example:
 """
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import threading
@@ -95,7 +96,8 @@ class LearnedSampler(BaseSampler):
             proposer = _load(proposer)
         if not isinstance(proposer, LSTMProposer):
             raise TypeError(f"proposer={proposer!r}; expected an LSTMProposer, a shipped name or a path")
-        self.proposer = proposer.cpu().eval()
+        # a copy: the caller's module keeps its device and train/eval mode
+        self.proposer = copy.deepcopy(proposer).cpu().eval()
         meta_h = getattr(proposer, "meta", {}).get("horizon", 100)
         self.horizon = int(meta_h if horizon is None else horizon)
         if self.horizon < 1:

@@ -61,15 +61,23 @@ def _split_three(x: np.ndarray, y: np.ndarray, fractions=(0.6, 0.2), seed: int =
 
 
 @lru_cache(maxsize=None)
-def load_digits() -> ImageData:
-    """scikit-learn's 1,797 8x8 digits, pixels / 16, fixed 60/20/20 split of the images."""
+def _digits_arrays() -> tuple[np.ndarray, ...]:
     from sklearn.datasets import load_digits as sk_digits
 
     d = sk_digits()
     x = (d.images.astype(np.float32) / 16.0)[:, None]
     (xtr, ytr), (xva, yva), (xte, yte) = _split_three(x, d.target.astype(np.int64))
-    t = torch.from_numpy
-    return ImageData(t(xtr), t(ytr), t(xva), t(yva), t(xte), t(yte), 10, "digits")
+    for a in (xtr, ytr, xva, yva, xte, yte):
+        a.setflags(write=False)
+    return xtr, ytr, xva, yva, xte, yte
+
+
+def load_digits() -> ImageData:
+    """scikit-learn's 1,797 8x8 digits, pixels / 16, fixed 60/20/20 split of the images.
+
+    Every call returns tensors of its own (the file is read once per process), so changing
+    one in place cannot change what another caller sees."""
+    return ImageData(*(torch.tensor(a) for a in _digits_arrays()), 10, "digits")
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
