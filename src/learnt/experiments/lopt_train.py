@@ -12,12 +12,14 @@ Runs checkpoint every iteration and resume (``--resume``) after an interruption.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
 
 import torch
 
 from learnt.experiments.base import RunContext
+from learnt.io import atomic_json_dump
 from learnt.learned import AdamController
 from learnt.meta.trainer import MetaTrainConfig, MetaTrainer, init_state
 from learnt.meta.unroll import unroll
@@ -120,7 +122,12 @@ def meta_train(cfg: LoptTrainConfig, ctx: RunContext) -> AdamController:
     """Meta-train from the hand-designed initialisation; returns the rule selected on validation."""
     rule = build_controller(cfg.controller).to(cfg.device)
     validate = make_validator(cfg, ctx.seed)
-    init_score = validate(rule)          # the hand-designed start competes in the selection
+    init_path = ctx.out / "meta" / "init_val.json"
+    if ctx.resume and init_path.exists():
+        init_score = float(json.loads(init_path.read_text())["val"])
+    else:
+        init_score = validate(rule)      # the hand-designed start competes in the selection
+        atomic_json_dump({"val": init_score}, init_path)
     init_state_dict = {k: v.clone() for k, v in rule.state_dict().items()}
     trainer = MetaTrainer(rule, build_family(cfg.family), cfg.train, seed=ctx.seed,
                           validate=validate, out_dir=ctx.out / "meta", progress=ctx.progress)
