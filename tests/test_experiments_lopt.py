@@ -83,3 +83,20 @@ def test_meta_training_writes_a_loadable_controller_and_resumes(tmp_path):
     log = [json.loads(ln) for ln in (out / "meta" / "log.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in log] == [0, 1, 2]
     assert rule.kind == "adam-controller"
+
+
+def test_a_rerun_reuses_finished_problems_and_recomputes_the_rest(tmp_path):
+    out = tmp_path / "s"
+    assert main(["evaluate", "lopt-suite", "--pretrained", "--out", str(out), *COMMON, *SUITE]) == 0
+    _, first = _rows(out / "results.json")
+    cached = out / "problems" / "logreg-256d.json"
+    stamp = json.loads(cached.read_text())["fingerprint"]
+    (out / "problems" / "linreg-cond1e5.json").write_text('{"fingerprint": "torn')     # killed mid-write
+    assert main(["evaluate", "lopt-suite", "--pretrained", "--out", str(out), *COMMON, *SUITE]) == 0
+    _, again = _rows(out / "results.json")
+    assert again == first
+    assert json.loads(cached.read_text())["fingerprint"] == stamp
+    assert json.loads((out / "problems" / "linreg-cond1e5.json").read_text())["fingerprint"]
+    # another seed is another fingerprint: nothing is reused
+    assert main(["evaluate", "lopt-suite", "--pretrained", "--out", str(out), "--seed", "3", *COMMON, *SUITE]) == 0
+    assert json.loads(cached.read_text())["fingerprint"] != stamp

@@ -19,6 +19,7 @@ log10(final loss / tuned Adam's), median speed-up, wall time per step relative t
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import time
@@ -31,11 +32,11 @@ import torch
 
 from learnt.experiments.base import Experiment, RunContext
 from learnt.experiments.lopt_train import ControllerConfig, FamilyConfig, LoptTrainConfig, meta_train, train_config
-from learnt.meta.trainer import MetaTrainConfig
 from learnt.experiments.results import stat_row
 from learnt.functional.rules import adam, adamw, momentum
+from learnt.io import atomic_json_dump
 from learnt.meta.stats import finite_or_inf, paired_wilcoxon_less
-from learnt.meta.trainer import init_state
+from learnt.meta.trainer import MetaTrainConfig, init_state
 from learnt.meta.unroll import unroll
 from learnt.seeding import make_generator
 from learnt.tasks import netdata, nets
@@ -273,32 +274,68 @@ def _worker_init() -> None:
     torch.set_num_threads(1)
 
 
+def _fingerprint(name: str, s: "SuiteConfig", seed: int, learned: dict) -> str:
+    """What a problem's numbers depend on: the suite settings (not the worker count), the seed,
+    the problem and the weights of every learned rule."""
+    import hashlib
+    h = hashlib.sha256(json.dumps({"suite": {k: v for k, v in dataclasses.asdict(s).items() if k not in ("workers", "problems")},
+                                   "seed": seed, "problem": name}, sort_keys=True, default=str).encode())
+    for label in sorted(learned):
+        rule = learned[label]
+        h.update(label.encode() + json.dumps(rule.config(), sort_keys=True, default=str).encode())
+        for k, v in sorted(rule.state_dict().items()):
+            h.update(k.encode() + v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def evaluate(cfg: LoptSuiteConfig, ctx: RunContext, trained):
     """Every problem of the suite (in ``suite.workers`` processes of 1 thread each; the numbers
-    do not depend on the number of workers, only the wall-time ratios on the machine's load)."""
+    do not depend on the number of workers, only the wall-time ratios on the machine's load).
+
+    Each finished problem is written atomically to ``OUT/problems/NAME.json`` with a
+    fingerprint of everything its numbers depend on; a rerun (after a crash or a kill) reuses
+    the problems whose fingerprint matches and computes only the rest."""
     s = cfg.suite
     learned = _learned(s.learned, trained, cfg.device)
+    cache_dir = ctx.out / "problems"
+    prints = {name: _fingerprint(name, s, ctx.seed, learned) for name in s.problems}
+    done: dict[str, tuple] = {}
+    for name in s.problems:
+        path = cache_dir / f"{name}.json"
+        if path.exists():
+            try:
+                got = json.loads(path.read_text())
+            except json.JSONDecodeError:
+                continue
+            if got.get("fingerprint") == prints[name]:
+                done[name] = (got["rows"], got["curves"], got["summary"])
+    if done:
+        log.info("lopt-suite: reusing %d finished problem(s) from %s", len(done), cache_dir)
+    todo = [name for name in s.problems if name not in done]
+
+    def finish(name: str, result: tuple) -> None:
+        done[name] = result
+        atomic_json_dump({"fingerprint": prints[name], "rows": result[0], "curves": result[1], "summary": result[2]},
+                         cache_dir / f"{name}.json")
+        log.info("lopt-suite: %s done", name)
+        bar.update(1)
+
     from tqdm.auto import tqdm
-    bar = tqdm(total=len(s.problems), desc="lopt-suite problems", disable=not ctx.progress, leave=False)
-    if s.workers > 1 and len(s.problems) > 1:
+    bar = tqdm(total=len(s.problems), initial=len(done), desc="lopt-suite problems", disable=not ctx.progress, leave=False)
+    if s.workers > 1 and len(todo) > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
         with ProcessPoolExecutor(s.workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
-            futures = {pool.submit(evaluate_problem, name, s, ctx.seed, learned): name for name in s.problems}
-            done = {}
+            futures = {pool.submit(evaluate_problem, name, s, ctx.seed, learned): name for name in todo}
             for f in as_completed(futures):
-                done[futures[f]] = f.result()
-                log.info("lopt-suite: %s done", futures[f])
-                bar.update(1)
-            results = [done[name] for name in s.problems]
+                finish(futures[f], f.result())
     else:
-        results = []
-        for name in s.problems:
-            results.append(evaluate_problem(name, s, ctx.seed, learned))
-            bar.update(1)
+        for name in todo:
+            finish(name, evaluate_problem(name, s, ctx.seed, learned))
     bar.close()
     rows, curves, per_problem = [], {}, {}
-    for name, (r, c, summ) in zip(s.problems, results):
+    for name in s.problems:
+        r, c, summ = done[name]
         rows += r
         curves[name] = c
         per_problem[name] = summ
