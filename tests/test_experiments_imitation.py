@@ -3,6 +3,9 @@ import dataclasses
 import json
 
 import pytest
+import torch
+
+from learnt.errors import CheckpointError
 
 from learnt.experiments.base import RunContext, run_experiment
 from learnt.experiments.imitation import IMITATION_BLOCKS, IMITATION_PARTICLE, BlocksConfig, ParticleConfig
@@ -29,9 +32,18 @@ def test_imitation_particle(tmp_path):
     assert (tmp_path / "data" / "particle_demos.npz").is_file()
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["experiment"] == "imitation-particle" and saved["config"]["train"]["iterations"] == 4
-    # running again resumes from the finished checkpoints and reuses the demo store: same numbers
+    # running again (fresh, or resuming the finished checkpoints) reuses the demo store: same numbers
     again = run_experiment(IMITATION_PARTICLE, cfg, _ctx(tmp_path))
     assert [r["mean"] for r in again["rows"]] == [r["mean"] for r in rows]
+    resumed = run_experiment(IMITATION_PARTICLE, cfg, dataclasses.replace(_ctx(tmp_path), resume=True))
+    assert [r["mean"] for r in resumed["rows"]] == [r["mean"] for r in rows]
+    # another learning rate: --resume refuses the old checkpoints, a plain run trains anew
+    other = dataclasses.replace(cfg, train=dataclasses.replace(TINY_TRAIN, lr=TINY_TRAIN.lr * 100))
+    with pytest.raises(CheckpointError, match="was written for"):
+        run_experiment(IMITATION_PARTICLE, other, dataclasses.replace(_ctx(tmp_path), resume=True))
+    run_experiment(IMITATION_PARTICLE, other, _ctx(tmp_path))
+    ck = torch.load(tmp_path / "meta" / "lstm" / "checkpoint.pt", weights_only=True)
+    assert json.loads(ck["identity"])["config"]["lr"] == TINY_TRAIN.lr * 100
     loaded = IMITATION_PARTICLE.load_trained(cfg, str(tmp_path))
     assert set(loaded) == {"lstm", "lstm-attention", "final-attention"}
 

@@ -88,7 +88,7 @@ def particle_meta_train(cfg: ParticleConfig, ctx: RunContext) -> dict[str, torch
     for arch in cfg.architectures:
         pol = make_particle_policy(arch, cfg.hidden).to(cfg.device)
         ImitationTrainer(pol, demos, mse_loss, cfg.train, seed=ctx.seed, out_dir=ctx.out / "meta" / arch,
-                         progress=ctx.progress, device=cfg.device).train(resume=True)
+                         progress=ctx.progress, device=cfg.device).train(resume=ctx.resume)
         out[arch] = pol
     return out
 
@@ -232,9 +232,9 @@ def blocks_meta_train(cfg: BlocksConfig, ctx: RunContext) -> dict[str, torch.nn.
     dagger = ImitationTrainer(_block_policy(cfg), demos, loss, dcfg, seed=ctx.seed, out_dir=ctx.out / "meta" / "dagger",
                               progress=ctx.progress, device=cfg.device, collect=collect)
     branch = dagger._phase_ends()[0] if cfg.dagger_rounds else cfg.train.iterations
-    bc.train(resume=True, until=branch)
+    bc.train(resume=ctx.resume, until=branch)
     if cfg.dagger_rounds:
-        if dagger.checkpoint_path.is_file():
+        if ctx.resume and dagger.checkpoint_path.is_file():
             dagger.train(resume=True)
         else:
             dagger.start_from(bc)

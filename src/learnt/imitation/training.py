@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -143,13 +143,24 @@ class ImitationTrainer:
             return
         dagger = [{k: torch.as_tensor(v) for k, v in tr.arrays().items()} for tr in self.dagger]
         atomic_torch_save({"format": CHECKPOINT_FORMAT, "iteration": self.iteration, "policy": self.policy.state_dict(),
-                           "optimizer": self.opt.state_dict(), "dagger": dagger, "history": self.history},
+                           "optimizer": self.opt.state_dict(), "dagger": dagger, "history": self.history,
+                           "identity": self.identity()},
                           self.checkpoint_path)
+
+    def identity(self) -> str:
+        """What a checkpoint must have been written for to be resumed here: the training
+        config (the iteration budget may grow), the seed and the policy class."""
+        cfg = {k: v for k, v in asdict(self.cfg).items() if k != "iterations"}
+        return json.dumps({"config": cfg, "seed": self.seed, "policy": type(self.policy).__name__},
+                          sort_keys=True, default=str)
 
     def load_checkpoint(self, path: str | Path | None = None) -> None:
         ck = safe_torch_load(path or self.checkpoint_path)
         if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(f"checkpoint {str(path or self.checkpoint_path)!r} is not a {CHECKPOINT_FORMAT} checkpoint")
+        if ck.get("identity") != self.identity():
+            raise CheckpointError(f"checkpoint {str(path or self.checkpoint_path)!r} was written for {ck.get('identity')}; "
+                                  f"this run trains {self.identity()} (run without --resume to start over)")
         try:
             self.policy.load_state_dict(ck["policy"])
         except RuntimeError as e:
