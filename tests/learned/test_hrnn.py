@@ -145,10 +145,24 @@ def test_through_torch_optim_with_global_state_round_trip():
     assert any(not torch.allclose(a, b) for a, b in zip(m2.parameters(), m3.parameters()))
 
 
-def test_chain_transform_state_lives_in_rule_state():
-    model = _model()
-    opt = RuleOptimizer(model.parameters(), chain(ClipByGlobalNorm(1.0), adam(0.01)))
-    _steps(model, opt, 2)
+def test_chain_with_clipping_matches_torch_adam_after_clip_grad_norm():
+    """A chained rule's transform state lives in rule_state, and the chain does what it says:
+    torch's clip_grad_norm_ then torch.optim.Adam, step for step (with gradients large enough
+    that the clip is active)."""
+    ours, ref = _model(), _model()
+    opt = RuleOptimizer(ours.parameters(), chain(ClipByGlobalNorm(0.1), adam(0.01)))
+    torch_opt = torch.optim.Adam(ref.parameters(), lr=0.01)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        x = torch.randn(16, 5, generator=g) * 10
+        for model, o in ((ours, opt), (ref, torch_opt)):
+            o.zero_grad()
+            nn.functional.mse_loss(model(x), x.sum(1, keepdim=True)).backward()
+            if o is torch_opt:
+                assert float(nn.utils.clip_grad_norm_(model.parameters(), 0.1)) > 0.1   # the clip is active
+            o.step()
+    for a, b in zip(ours.parameters(), ref.parameters()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
     assert "__transform0__" in opt.rule_state[0]
 
 
