@@ -183,7 +183,7 @@ def test_config_selects_estimator_and_validates():
 
 
 @pytest.mark.parametrize("name", ["es", "pes"])
-def test_trainer_with_es_pes_is_deterministic_and_learns(name, tmp_path):
+def test_trainer_with_es_pes_is_deterministic_and_updates_phi(name, tmp_path):
     fam = QuadraticFamily(dim=5, n_problems=8)
     cfg = MetaTrainConfig(iterations=3, unroll_steps=6, truncation=3, meta_lr=1e-2, estimator=name,
                           n_pairs=2, task_shards=2, val_every=3, checkpoint_every=3)
