@@ -100,3 +100,16 @@ def test_a_rerun_reuses_finished_problems_and_recomputes_the_rest(tmp_path):
     # another seed is another fingerprint: nothing is reused
     assert main(["evaluate", "lopt-suite", "--pretrained", "--out", str(out), "--seed", "3", *COMMON, *SUITE]) == 0
     assert json.loads(cached.read_text())["fingerprint"] != stamp
+
+
+def test_the_hrnn_meta_trains_on_the_same_networks_and_joins_the_suite(tmp_path):
+    out = tmp_path / "h"
+    assert main(["meta-train", "lopt-suite", "--out", str(out), *COMMON, "--set", "rule=hrnn",
+                 "--set", "train.estimator=bptt", "--set", "train.iterations=1", "--set", "train.val_every=1",
+                 "--set", "train.truncation=10", "--set", "family.max_horizon=20", "--set", "family.min_horizon=20",
+                 "--set", "family.heldout_objective=false", "--set", "val_tasks=1"]) == 0
+    assert load_rule(out / "meta" / "best.pt").kind == "hrnn"
+    suite = tmp_path / "s"
+    assert main(["evaluate", "lopt-suite", "--checkpoint", str(out), "--out", str(suite), *COMMON, *SUITE]) == 0
+    methods = {r["method"] for r in json.loads((suite / "results.json").read_text())["rows"]}
+    assert {"default", "hrnn-trained"} <= methods

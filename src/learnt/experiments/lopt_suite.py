@@ -31,7 +31,8 @@ import numpy as np
 import torch
 
 from learnt.experiments.base import Experiment, RunContext
-from learnt.experiments.lopt_train import ControllerConfig, FamilyConfig, LoptTrainConfig, meta_train, train_config
+from learnt.experiments.lopt_train import (ControllerConfig, FamilyConfig, HRNNNetsConfig, LoptTrainConfig, meta_train,
+                                            train_config)
 from learnt.experiments.results import stat_row
 from learnt.functional.rules import adam, adamw, momentum
 from learnt.io import atomic_json_dump
@@ -117,9 +118,11 @@ class LoptSuiteConfig:
     train: MetaTrainConfig = field(default_factory=lambda: LoptTrainConfig().train)
     val_tasks: int = 8
     device: str = "cpu"
+    rule: str = "adam-controller"       # what `learnt meta-train lopt-suite` trains ("hrnn": the HRNN on the same networks)
+    hrnn: HRNNNetsConfig = field(default_factory=HRNNNetsConfig)
 
     def training(self) -> LoptTrainConfig:
-        return LoptTrainConfig(self.family, self.controller, self.train, self.val_tasks, self.device)
+        return LoptTrainConfig(self.family, self.controller, self.train, self.val_tasks, self.device, self.rule, self.hrnn)
 
 
 def suite_config(budget: str) -> LoptSuiteConfig:
@@ -211,13 +214,16 @@ def tune(prob: Problem, make, grid, cfg: SuiteConfig, seed: int, steps: int) -> 
 def _learned(names: tuple[str, ...], trained, device: str) -> dict:
     from learnt import pretrained
     out = {}
+    own = trained is not None and getattr(trained, "kind", "") == "adam-controller"
     for n in names:
-        if n == "default" and trained is not None:
+        if n == "default" and own:
             out[n] = trained.to(device).eval()
-        elif n in pretrained.available() or n == "default":
+        elif n in pretrained.available():
             out[n] = pretrained.load(n, device)
         else:
             raise ValueError(f"learned rule {n!r} is not shipped; expected one of {pretrained.available()}")
+    if trained is not None and not own:          # e.g. an HRNN meta-trained on the same networks
+        out[f"{trained.kind}-trained"] = trained.to(device).eval()
     return out
 
 
@@ -399,7 +405,7 @@ def plot(results: dict, out: Path) -> list[Path]:
 def _load_trained(cfg, path: str):
     from learnt.learned import load_rule
     p = Path(path)
-    return load_rule(p / "meta" / "best.pt" if p.is_dir() else p, expected_kind="adam-controller")
+    return load_rule(p / "meta" / "best.pt" if p.is_dir() else p)
 
 
 LOPT_SUITE = Experiment(

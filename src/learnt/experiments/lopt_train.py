@@ -20,7 +20,7 @@ import torch
 
 from learnt.experiments.base import RunContext
 from learnt.io import atomic_json_dump
-from learnt.learned import AdamController
+from learnt.learned import AdamController, HierarchicalRNN
 from learnt.meta.trainer import MetaTrainConfig, MetaTrainer, init_state
 from learnt.meta.unroll import unroll
 from learnt.seeding import make_generator
@@ -37,6 +37,17 @@ class FamilyConfig:
     batch_high: int = 512
     p_param_scale: float = 0.2
     p_loss_scale: float = 0.2
+    heldout_objective: bool = True   # losses report held-out batches (for ES/PES; BPTT's meta-gradient stays the training loss's)
+
+
+@dataclass(frozen=True)
+class HRNNNetsConfig:
+    """The hierarchical RNN meta-trained on real networks (``rule="hrnn"``)."""
+
+    init_lr: float = 1e-3
+    init_lr_low: float = 1e-6
+    init_lr_high: float = 1e-2
+    max_lr: float = 0.1          # clip of every coordinate's learned lr (the shipped HRNN allowed 1.0)
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,12 @@ class LoptTrainConfig:
     train: MetaTrainConfig = field(default_factory=_train_default)
     val_tasks: int = 8
     device: str = "cpu"
+    rule: str = "adam-controller"    # or "hrnn": the hierarchical RNN, on the same networks
+    hrnn: HRNNNetsConfig = field(default_factory=HRNNNetsConfig)
+
+    def __post_init__(self) -> None:
+        if self.rule not in ("adam-controller", "hrnn"):
+            raise ValueError(f"rule={self.rule!r}; expected 'adam-controller' or 'hrnn'")
 
 
 def build_controller(c: ControllerConfig) -> AdamController:
@@ -76,7 +93,7 @@ def build_family(f: FamilyConfig, heldout_objective: bool = True) -> NetFamily:
     return NetFamily(kinds=tuple(f.kinds), n_problems=f.n_problems, min_horizon=f.min_horizon,
                      max_horizon=f.max_horizon, batch_sizes=(f.batch_low, f.batch_high),
                      p_param_scale=f.p_param_scale, p_loss_scale=f.p_loss_scale,
-                     heldout_objective=heldout_objective)
+                     heldout_objective=heldout_objective and f.heldout_objective)
 
 
 def train_config(budget: str) -> LoptTrainConfig:
@@ -118,9 +135,18 @@ def make_validator(cfg: LoptTrainConfig, seed: int):
     return validate
 
 
-def meta_train(cfg: LoptTrainConfig, ctx: RunContext) -> AdamController:
-    """Meta-train from the hand-designed initialisation; returns the rule selected on validation."""
-    rule = build_controller(cfg.controller).to(cfg.device)
+def build_rule(cfg: LoptTrainConfig):
+    if cfg.rule == "hrnn":
+        h = cfg.hrnn
+        return HierarchicalRNN(init_lr=h.init_lr, init_lr_range=(h.init_lr_low, h.init_lr_high),
+                               max_log_lr=math.log(h.max_lr))
+    return build_controller(cfg.controller)
+
+
+def meta_train(cfg: LoptTrainConfig, ctx: RunContext):
+    """Meta-train from the rule's initialisation (for the default, the hand-designed rule);
+    returns the rule selected on validation (the initialisation competes)."""
+    rule = build_rule(cfg).to(cfg.device)
     validate = make_validator(cfg, ctx.seed)
     init_path = ctx.out / "meta" / "init_val.json"
     if ctx.resume and init_path.exists():
