@@ -77,6 +77,8 @@ def test_meta_training_writes_a_loadable_controller_and_resumes(tmp_path):
             "--set", "family.max_horizon=40", "--set", "family.min_horizon=30", "--set", "val_tasks=1"]
     assert main(args) == 0
     rule = load_rule(out / "meta" / "best.pt", expected_kind="adam-controller")
+    selected = torch.load(out / "meta" / "selected.pt", weights_only=True)["meta"]
+    assert selected["selected_val"] <= selected["init_val"]          # the start competes in the selection
     log = [json.loads(ln) for ln in (out / "meta" / "log.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in log] == [0, 1]
     assert main([*args[:-8], "--set", "train.iterations=3", *args[-8:], "--resume"]) == 0

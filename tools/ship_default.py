@@ -1,7 +1,7 @@
 """Write the shipped default learned optimizer (src/learnt/pretrained/adam-controller.pt).
 
     python tools/ship_default.py                      # the hand-designed initialisation
-    python tools/ship_default.py RUN/meta/best.pt     # a meta-trained controller (with its metadata)
+    python tools/ship_default.py RUN/meta/selected.pt # the controller meta-training selected (with its metadata)
 """
 from __future__ import annotations
 

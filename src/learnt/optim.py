@@ -25,6 +25,11 @@ from torch import Tensor
 from learnt.functional.base import check_finite
 
 
+def _check_lr(group: int, lr) -> None:
+    if not (isinstance(lr, (int, float, Tensor)) and float(lr) >= 0 and math.isfinite(float(lr))):
+        raise ValueError(f"param group {group}: lr={lr!r}; expected a finite lr >= 0")
+
+
 class RuleOptimizer(torch.optim.Optimizer):
     """Wrap an update rule (``init``/``update``) as a ``torch.optim.Optimizer``.
 
@@ -59,15 +64,11 @@ class RuleOptimizer(torch.optim.Optimizer):
         if not (hasattr(rule, "init") and hasattr(rule, "update")):
             raise TypeError(f"rule must have init() and update() (an update rule); got {type(rule).__name__}")
         lr = float(getattr(rule, "lr", 1.0) if lr is None else lr)
-        if not (lr >= 0 and math.isfinite(lr)):
-            raise ValueError(f"lr={lr}; expected a finite lr >= 0")
         if total_steps is not None and (isinstance(total_steps, bool) or int(total_steps) != total_steps or total_steps < 1):
             raise ValueError(f"total_steps={total_steps!r}; expected a positive integer or None")
         super().__init__(params, {"lr": lr})
         for gi, group in enumerate(self.param_groups):
-            glr = group["lr"]
-            if not (isinstance(glr, (int, float, Tensor)) and float(glr) >= 0 and math.isfinite(float(glr))):
-                raise ValueError(f"param group {gi}: lr={glr!r}; expected a finite lr >= 0")
+            _check_lr(gi, group["lr"])
         self.rule = rule
         self.rule_state: dict[int, dict] = {}
         self.check_finite = check_finite
@@ -102,9 +103,7 @@ class RuleOptimizer(torch.optim.Optimizer):
     def _check_groups(self) -> None:
         """Validate every group's lr and gradients before anything changes."""
         for gi, group in enumerate(self.param_groups):
-            glr = float(group["lr"])
-            if not (glr >= 0 and math.isfinite(glr)):
-                raise ValueError(f"param group {gi}: lr={group['lr']!r}; expected a finite lr >= 0")
+            _check_lr(gi, group["lr"])
             if self.check_finite:
                 prefix = group.get("name", gi)
                 check_finite({f"{prefix}.{pi}": p.grad for pi, p in enumerate(group["params"])

@@ -31,13 +31,12 @@ import numpy as np
 import torch
 
 from learnt.experiments.base import Experiment, RunContext
-from learnt.experiments.lopt_train import (ControllerConfig, FamilyConfig, HRNNNetsConfig, LoptTrainConfig, meta_train,
-                                            train_config)
+from learnt.experiments.lopt_train import LoptTrainConfig, meta_train, train_config
 from learnt.experiments.results import stat_row
 from learnt.functional.rules import adam, adamw, momentum
 from learnt.io import atomic_json_dump
 from learnt.meta.stats import finite_or_inf, paired_wilcoxon_less
-from learnt.meta.trainer import MetaTrainConfig, init_state
+from learnt.meta.trainer import init_state
 from learnt.meta.unroll import unroll
 from learnt.seeding import make_generator
 from learnt.tasks import netdata, nets
@@ -108,21 +107,11 @@ class SuiteConfig:
 
 
 @dataclass(frozen=True)
-class LoptSuiteConfig:
-    """The suite, and how ``learnt reproduce lopt-suite`` meta-trains the default first
-    (the fields of :class:`~learnt.experiments.lopt_train.LoptTrainConfig`)."""
+class LoptSuiteConfig(LoptTrainConfig):
+    """The suite, plus how ``learnt reproduce / meta-train lopt-suite`` meta-trains the rule
+    first (the fields of :class:`~learnt.experiments.lopt_train.LoptTrainConfig`)."""
 
     suite: SuiteConfig = field(default_factory=SuiteConfig)
-    family: FamilyConfig = field(default_factory=FamilyConfig)
-    controller: ControllerConfig = field(default_factory=ControllerConfig)
-    train: MetaTrainConfig = field(default_factory=lambda: LoptTrainConfig().train)
-    val_tasks: int = 8
-    device: str = "cpu"
-    rule: str = "adam-controller"       # what `learnt meta-train lopt-suite` trains ("hrnn": the HRNN on the same networks)
-    hrnn: HRNNNetsConfig = field(default_factory=HRNNNetsConfig)
-
-    def training(self) -> LoptTrainConfig:
-        return LoptTrainConfig(self.family, self.controller, self.train, self.val_tasks, self.device, self.rule, self.hrnn)
 
 
 def suite_config(budget: str) -> LoptSuiteConfig:
@@ -130,9 +119,9 @@ def suite_config(budget: str) -> LoptSuiteConfig:
     common = {"family": t.family, "controller": t.controller, "train": t.train, "val_tasks": t.val_tasks}
     if budget == "quick":
         return LoptSuiteConfig(
-            SuiteConfig(problems=("mlp-relu-depth6", "logreg-256d", "autoencoder-silu-deep"), seeds=2, tune_seeds=1,
-                        lr_grid=(1e-3, 1e-2, 1e-1), sgd_grid=(1e-2, 1e-1, 1.0), steps_scale=0.1,
-                        learned=("default",)), **common)
+            suite=SuiteConfig(problems=("mlp-relu-depth6", "logreg-256d", "autoencoder-silu-deep"), seeds=2,
+                              tune_seeds=1, lr_grid=(1e-3, 1e-2, 1e-1), sgd_grid=(1e-2, 1e-1, 1.0), steps_scale=0.1,
+                              learned=("default",)), **common)
     return LoptSuiteConfig(**common)
 
 
@@ -271,12 +260,7 @@ def evaluate_problem(name: str, s: "SuiteConfig", seed: int, learned: dict) -> t
     return rows, curves, summary
 
 
-_IN_WORKER = False
-
-
 def _worker_init() -> None:
-    global _IN_WORKER
-    _IN_WORKER = True
     torch.set_num_threads(1)
 
 
@@ -405,14 +389,14 @@ def plot(results: dict, out: Path) -> list[Path]:
 def _load_trained(cfg, path: str):
     from learnt.learned import load_rule
     p = Path(path)
-    return load_rule(p / "meta" / "best.pt" if p.is_dir() else p)
+    return load_rule(p / "meta" / "selected.pt" if p.is_dir() else p)
 
 
 LOPT_SUITE = Experiment(
     name="lopt-suite",
     description="the default learned optimizer (and the shipped HRNN / L2L) on 17 held-out networks vs tuned Adam/AdamW/SGD-momentum",
     config=suite_config,
-    meta_train=lambda cfg, ctx: meta_train(cfg.training(), ctx),
+    meta_train=meta_train,
     evaluate=evaluate,
     plot=plot,
     load_trained=_load_trained,

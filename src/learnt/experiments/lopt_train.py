@@ -20,7 +20,8 @@ import torch
 
 from learnt.experiments.base import RunContext
 from learnt.io import atomic_json_dump
-from learnt.learned import AdamController, HierarchicalRNN
+from learnt.learned import AdamController, HierarchicalRNN, save_rule
+from learnt.meta.objectives import floored_log_ratio
 from learnt.meta.trainer import MetaTrainConfig, MetaTrainer, init_state
 from learnt.meta.unroll import unroll
 from learnt.seeding import make_generator
@@ -89,11 +90,11 @@ def build_controller(c: ControllerConfig) -> AdamController:
                           cos_gain=c.cos_gain, cos_up=c.cos_up, cos_down=c.cos_down, decay_start=c.decay_start)
 
 
-def build_family(f: FamilyConfig, heldout_objective: bool = True) -> NetFamily:
+def build_family(f: FamilyConfig) -> NetFamily:
     return NetFamily(kinds=tuple(f.kinds), n_problems=f.n_problems, min_horizon=f.min_horizon,
                      max_horizon=f.max_horizon, batch_sizes=(f.batch_low, f.batch_high),
                      p_param_scale=f.p_param_scale, p_loss_scale=f.p_loss_scale,
-                     heldout_objective=heldout_objective and f.heldout_objective)
+                     heldout_objective=f.heldout_objective)
 
 
 def train_config(budget: str) -> LoptTrainConfig:
@@ -106,17 +107,15 @@ def train_config(budget: str) -> LoptTrainConfig:
 
 
 def run_log_ratio(rule, task, g: torch.Generator) -> float:
-    """Mean over steps and problems of log(f_t / f_0) of one run of ``task`` for its horizon
-    (held-out-batch losses when the task has a held-out objective), each term floored at
-    log(1e-4) so that a task whose loss can reach 0 does not outweigh the others; inf if it
-    diverges."""
+    """The meta-objective (:func:`~learnt.meta.objectives.floored_log_ratio`) of one run of
+    ``task`` for its horizon (held-out-batch losses when the task has a held-out objective);
+    inf if it diverges."""
     params = task.init_params(g)
     res = unroll(task, rule, params, init_state(rule, params, task), task.batches("train", g), task.horizon,
                  differentiable=False, check=False)
-    losses = res.losses
-    if not torch.isfinite(losses).all():
+    if not torch.isfinite(res.losses).all():
         return math.inf
-    return float((losses[1:].clamp_min(1e-12).log() - losses[0].clamp_min(1e-12).log()).clamp_min(math.log(1e-4)).mean())
+    return float(floored_log_ratio(res.losses))
 
 
 def make_validator(cfg: LoptTrainConfig, seed: int):
@@ -158,7 +157,11 @@ def meta_train(cfg: LoptTrainConfig, ctx: RunContext):
     trainer = MetaTrainer(rule, build_family(cfg.family), cfg.train, seed=ctx.seed,
                           validate=validate, out_dir=ctx.out / "meta", progress=ctx.progress)
     res = trainer.train(resume=ctx.resume)
-    rule.load_state_dict(res.best_state if res.best_score < init_score else init_state_dict)
-    rule.selection = {"init_val": init_score, "best_val": min(res.best_score, init_score),
-                      "best_iteration": res.best_iteration if res.best_score < init_score else 0}
+    trained_wins = res.best_score < init_score
+    rule.load_state_dict(res.best_state if trained_wins else init_state_dict)
+    # best.pt is the trainer's best iteration; selected.pt is what validation picks with the start competing
+    save_rule(rule, ctx.out / "meta" / "selected.pt",
+              {"init_val": init_score, "selected_val": min(res.best_score, init_score),
+               "selected_iteration": res.best_iteration if trained_wins else 0, "iterations": res.iterations,
+               "seed": ctx.seed})
     return rule.eval()

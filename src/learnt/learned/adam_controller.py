@@ -78,6 +78,8 @@ class AdamController(nn.Module):
         if hidden < 1 or n_knots < 2 or not max_mult >= 1 or not clip > 0:
             raise ValueError(f"hidden={hidden}, n_knots={n_knots}, max_mult={max_mult}, clip={clip}; "
                              "expected hidden >= 1, n_knots >= 2, max_mult >= 1, clip > 0")
+        if not 0.0 <= cos_decay < 1.0:
+            raise ValueError(f"cos_decay={cos_decay!r}; expected 0 <= cos_decay < 1")
         self.base_lr, self.beta1, self.beta2, self.eps = float(base_lr), float(beta1), float(beta2), float(eps)
         self.hidden, self.n_knots, self.max_mult, self.clip = int(hidden), int(n_knots), float(max_mult), float(clip)
         self.lr = float(lr)
@@ -88,12 +90,10 @@ class AdamController(nn.Module):
         nn.init.zeros_(self.out.bias)
         self.knots = nn.Parameter(decay_knots(n_knots, decay_start))
         self.log_mult0 = nn.Parameter(torch.zeros(()))   # initial log multiplier of every tensor
-        # the hand-designed part of the control: grow a tensor's step while its new gradient
-        # clearly agrees with its momentum (cos > z), shrink it while they clearly disagree
-        # (cos < -z, oscillation); inside the dead zone |cos| <= z (the noise-dominated
-        # regime, where cos sits slightly below 0 at any step size) leave it alone
-        if not 0.0 <= cos_decay < 1.0:
-            raise ValueError(f"cos_decay={cos_decay!r}; expected 0 <= cos_decay < 1")
+        # the hand-designed part of the control: grow a tensor's step while the running cosine
+        # of its new gradient with its momentum is above cos_up (consistent descent), shrink it
+        # while it is below -cos_down (oscillation); in between (the noise-dominated regime,
+        # where the cosine sits slightly below 0 at any step size) leave it alone
         self.cos_gain0, self.cos_up0, self.cos_down0 = float(cos_gain), float(cos_up), float(cos_down)
         self.cos_decay, self.decay_start = float(cos_decay), float(decay_start)
         self.cos_gain = nn.Parameter(torch.tensor(float(cos_gain)))
@@ -142,6 +142,26 @@ class AdamController(nn.Module):
         hand = self.cos_gain * (torch.relu(c - self.cos_up.abs()) - torch.relu(-self.cos_down.abs() - c))
         return 0.1 * sched * torch.tanh(hand + o[:, 0]), 1.0 * torch.tanh(o[:, 1])
 
+    def _step_sizes(self, cos: Tensor, cos_ema: Tensor, d_rms: Tensor, p_rms: Tensor, numel: Tensor,
+                    log_mult: Tensor, t: Tensor, progress: Tensor, known: Tensor, sched: Tensor,
+                    mult) -> tuple[Tensor, Tensor, Tensor]:
+        """The per-tensor controller, shared by :meth:`update` and :meth:`update_`.
+
+        Every argument but the scalars is one entry per tensor (and problem), (N,): the
+        gradient/momentum cosine, its running mean before this step, the RMS of Adam's
+        direction and of the parameters, the tensor size, the log multiplier. Returns the new
+        running cosine, the new log multiplier and the step size of each tensor (N,)."""
+        cos_ema = self.cos_decay * cos_ema + (1 - self.cos_decay) * cos
+        rel = torch.log10((self.base_lr * torch.exp(log_mult) * sched + 1e-12) / (p_rms + 1e-8))
+        ones = torch.ones_like(cos)
+        feats = torch.stack([cos_ema, cos, torch.log10(d_rms + 1e-12), rel / 3, log_mult / math.log(self.max_mult),
+                             progress * ones, known * ones, numel.log10() / 6, (t.log10() / 4) * ones], 1)
+        delta, offset = self._control(feats.to(self.inp.weight.dtype), sched)
+        lim = math.log(self.max_mult)
+        new_log_mult = (log_mult + delta).clamp(-lim, lim)
+        size = mult * self.base_lr * sched * torch.exp((new_log_mult + offset).clamp(-lim, lim))
+        return cos_ema, new_log_mult, size
+
     # ------------------------------------------------------------------ step
     def update(self, grads: Params, state: State, params: Params, *, lr=None, loss=None):
         names = list(grads)
@@ -157,7 +177,7 @@ class AdamController(nn.Module):
         mult = self.lr if lr is None else lr
         sched = self.schedule(progress)
         new_state: State = {}
-        feats, dirs, moments = [], [], []
+        stats, dirs, moments = [], [], []
         for k in names:
             g, s, p = grads[k], state[k], params[k]
             K = s["log_mult"].shape[0]
@@ -166,33 +186,22 @@ class AdamController(nn.Module):
             v = b2 * s["exp_avg_sq"] + (1 - b2) * g * g
             d = (m / bc1) / ((v / bc2).sqrt() + self.eps)
             gf, mf, df, pf = g.reshape(K, -1), m_old.reshape(K, -1), d.reshape(K, -1), p.reshape(K, -1)
-            gn, mn = gf.norm(dim=1), mf.norm(dim=1)
-            cos = (gf * mf).sum(1) / (gn * mn + 1e-30)
-            d_rms = df.pow(2).mean(1).sqrt()
-            p_rms = pf.pow(2).mean(1).sqrt()
-            step_size = self.base_lr * torch.exp(s["log_mult"]) * sched
-            rel = torch.log10((step_size + 1e-12) / (p_rms + 1e-8))
-            n = torch.full_like(cos, math.log10(gf.shape[1]))
-            cos_ema = self.cos_decay * s["cos_ema"] + (1 - self.cos_decay) * cos
-            feats.append(torch.stack([cos_ema, cos, torch.log10(d_rms + 1e-12), rel / 3,
-                                      s["log_mult"] / math.log(self.max_mult), progress.expand_as(cos),
-                                      known.expand_as(cos), n / 6, (t.log10() / 4).expand_as(cos)], 1))
+            cos = (gf * mf).sum(1) / (gf.norm(dim=1) * mf.norm(dim=1) + 1e-30)
+            stats.append(torch.stack([cos, s["cos_ema"], df.pow(2).mean(1).sqrt(), pf.pow(2).mean(1).sqrt(),
+                                      torch.full_like(cos, float(gf.shape[1])), s["log_mult"]]))
             dirs.append(d)
-            moments.append((m, v, cos_ema))
-        delta, offset = self._control(torch.cat(feats).to(self.inp.weight.dtype), sched)
-        lim = math.log(self.max_mult)
+            moments.append((m, v))
+        cos, cos_ema, d_rms, p_rms, numel, log_mult = torch.cat(stats, 1)
+        cos_ema, log_mult, size = self._step_sizes(cos, cos_ema, d_rms, p_rms, numel, log_mult, t, progress, known,
+                                                   sched, mult)
         updates = {}
         i = 0
-        for k, d, (m, v, cos_ema) in zip(names, dirs, moments):
-            s = state[k]
-            K = s["log_mult"].shape[0]
-            log_mult = (s["log_mult"] + delta[i:i + K]).clamp(-lim, lim)
-            size = mult * self.base_lr * sched * torch.exp((log_mult + offset[i:i + K]).clamp(-lim, lim))
-            # K stacked problems lead every tensor; K == 1 is any shape (a (1,) size broadcasts)
-            sz = size.view((K,) + (1,) * (d.dim() - 1)) if d.dim() else size.view(())
-            step = torch.maximum(torch.minimum(d * sz, self.clip * sz), -self.clip * sz)
-            updates[k] = -step
-            new_state[k] = {"exp_avg": m, "exp_avg_sq": v, "log_mult": log_mult, "cos_ema": cos_ema}
+        for k, d, (m, v) in zip(names, dirs, moments):
+            K = state[k]["log_mult"].shape[0]
+            # K stacked problems lead every tensor: one step size per problem
+            sz = size[i:i + K].view((K,) + (1,) * (d.dim() - 1)) if d.dim() else size[i:i + K].view(())
+            updates[k] = -torch.maximum(torch.minimum(d * sz, self.clip * sz), -self.clip * sz)
+            new_state[k] = {"exp_avg": m, "exp_avg_sq": v, "log_mult": log_mult[i:i + K], "cos_ema": cos_ema[i:i + K]}
             i += K
         for k in state:
             if k not in new_state and k != CTL:
@@ -205,7 +214,7 @@ class AdamController(nn.Module):
     def update_(self, grads: Params, state: State, params: Params, *, lr=None, loss=None) -> Params:
         """:meth:`update` for one problem (``torch.optim`` use), in place: the moments and
         multipliers are updated in their own buffers with ``torch._foreach`` kernels over
-        all tensors at once, the per-tensor controller runs once on a (n_tensors, 8) batch, and
+        all tensors at once, the per-tensor controller runs once on a (n_tensors, 9) batch, and
         the returned updates live in scratch buffers reused every step (no per-step
         allocation of parameter-sized tensors). Same numbers as :meth:`update` to float
         rounding."""
@@ -251,16 +260,9 @@ class AdamController(nn.Module):
         d_rms = torch.stack(torch._foreach_norm(d)).to(dev) / numel.sqrt()
         p_rms = torch.stack(torch._foreach_norm(ps)).to(dev) / numel.sqrt()
         log_mult = torch.cat([state[k]["log_mult"] for k in names]).to(dev)
-        step_size = self.base_lr * torch.exp(log_mult) * sched
-        rel = torch.log10((step_size + 1e-12) / (p_rms + 1e-8))
-        ones = torch.ones_like(cos)
-        cos_ema = self.cos_decay * torch.cat([state[k]["cos_ema"] for k in names]).to(dev) + (1 - self.cos_decay) * cos
-        feats = torch.stack([cos_ema, cos, torch.log10(d_rms + 1e-12), rel / 3, log_mult / math.log(self.max_mult),
-                             progress * ones, known * ones, numel.log10() / 6, (t.to(dev).log10() / 4) * ones], 1)
-        delta, offset = self._control(feats.to(self.inp.weight.dtype), sched)
-        lim = math.log(self.max_mult)
-        new_log_mult = (log_mult + delta).clamp(-lim, lim)
-        size = mult * self.base_lr * sched * torch.exp((new_log_mult + offset).clamp(-lim, lim))
+        cos_ema = torch.cat([state[k]["cos_ema"] for k in names]).to(dev)
+        cos_ema, new_log_mult, size = self._step_sizes(cos, cos_ema, d_rms, p_rms, numel, log_mult, t.to(dev),
+                                                       progress, known, sched, mult)
         sizes = size.tolist()
         torch._foreach_clamp_min_(d, -self.clip)
         torch._foreach_clamp_max_(d, self.clip)
@@ -276,6 +278,7 @@ class AdamController(nn.Module):
         key = tuple((n, tuple(g.shape), g.dtype, str(g.device)) for n, g in zip(names, like))
         cache = self.__dict__.setdefault("_scratch_cache", {})
         if key not in cache:
-            cache.clear()
+            if len(cache) >= 8:          # one entry per param group in practice
+                cache.clear()
             cache[key] = [torch.empty_like(g) for g in like]
         return cache[key]

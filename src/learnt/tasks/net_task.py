@@ -73,9 +73,9 @@ class NetTask:
         if unknown:
             raise ValueError(f"param_scales names {sorted(unknown)} are not parameters of the module; expected some of {self.names}")
         self.name = name or data.name
-        self.buffers = {k: b for k, b in self.module.named_buffers()}
-        if self.buffers:
-            raise ValueError(f"module has buffers {sorted(self.buffers)[:3]}; NetTask needs buffer-free modules "
+        buffers = sorted(k for k, _ in self.module.named_buffers())
+        if buffers:
+            raise ValueError(f"module has buffers {buffers[:3]}; NetTask needs buffer-free modules "
                              "(use BatchNorm(track_running_stats=False))")
 
         def one(p: Params, x: Tensor) -> Tensor:
