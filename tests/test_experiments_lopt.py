@@ -40,6 +40,26 @@ def test_suite_writes_rows_for_every_method_and_is_seeded(tmp_path):
     assert _rows(c / "results.json")[1] != rows_a                       # another seed, other numbers
 
 
+def test_suite_rerun_reuses_each_methods_cached_runs(tmp_path):
+    """A rerun (after a kill, or with a new learned rule) recomputes only the missing or changed
+    methods' runs and scores exactly like an uninterrupted run."""
+    a = tmp_path / "a"
+    assert main(["evaluate", "lopt-suite", "--pretrained", "--out", str(a), *COMMON, *SUITE]) == 0
+    _, rows = _rows(a / "results.json")
+    cache = a / "problems" / "logreg-256d"
+    assert {p.stem for p in cache.glob("*.json")} == {"adam@1e-3", "adamw@1e-3", "adam-tuned", "adamw-tuned", "sgdm-tuned", "default"}
+    kept = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.json") if p.stem != "default"}
+    (cache / "default.json").unlink()                                   # as if killed before it was written
+    (a / "problems" / "linreg-cond1e5" / "adam-tuned.json").write_text('{"fingerprint": "x", "cur')   # torn write
+    assert main(["evaluate", "lopt-suite", "--pretrained", "--out", str(a), *COMMON, *SUITE]) == 0
+    assert _rows(a / "results.json")[1] == rows
+    assert (cache / "default.json").exists()
+    assert {p.name: p.stat().st_mtime_ns for p in cache.glob("*.json") if p.stem != "default"} == kept
+    stamp = json.loads((cache / "adam-tuned.json").read_text())["fingerprint"]
+    assert main(["evaluate", "lopt-suite", "--pretrained", "--out", str(a), "--seed", "3", *COMMON, *SUITE]) == 0
+    assert json.loads((cache / "adam-tuned.json").read_text())["fingerprint"] != stamp   # another seed: nothing reused
+
+
 def test_suite_problems_are_outside_the_meta_training_distribution():
     """The held-out claims of the table hold: the family never draws what these problems have."""
     from learnt.tasks import nets
@@ -99,23 +119,6 @@ def test_meta_training_writes_a_loadable_controller_and_resumes(tmp_path):
     log = [json.loads(ln) for ln in (out / "meta" / "log.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in log] == [0, 1, 2]
     assert rule.kind == "adam-controller"
-
-
-def test_a_rerun_reuses_finished_problems_and_recomputes_the_rest(tmp_path):
-    out = tmp_path / "s"
-    assert main(["evaluate", "lopt-suite", "--pretrained", "--out", str(out), *COMMON, *SUITE]) == 0
-    _, first = _rows(out / "results.json")
-    cached = out / "problems" / "logreg-256d.json"
-    stamp = json.loads(cached.read_text())["fingerprint"]
-    (out / "problems" / "linreg-cond1e5.json").write_text('{"fingerprint": "torn')     # killed mid-write
-    assert main(["evaluate", "lopt-suite", "--pretrained", "--out", str(out), *COMMON, *SUITE]) == 0
-    _, again = _rows(out / "results.json")
-    assert again == first
-    assert json.loads(cached.read_text())["fingerprint"] == stamp
-    assert json.loads((out / "problems" / "linreg-cond1e5.json").read_text())["fingerprint"]
-    # another seed is another fingerprint: nothing is reused
-    assert main(["evaluate", "lopt-suite", "--pretrained", "--out", str(out), "--seed", "3", *COMMON, *SUITE]) == 0
-    assert json.loads(cached.read_text())["fingerprint"] != stamp
 
 
 def test_the_hrnn_meta_trains_on_the_same_networks_and_joins_the_suite(tmp_path):

@@ -216,22 +216,96 @@ def _learned(names: tuple[str, ...], trained, device: str) -> dict:
     return out
 
 
-def evaluate_problem(name: str, s: "SuiteConfig", seed: int, learned: dict) -> tuple[list, dict, dict]:
-    """Tune the baselines on the tuning seeds, run every method on the evaluation seeds of one
-    problem; returns (rows, curves, per-method summary)."""
+def _rule_identity(rule) -> bytes:
+    """What a rule's numbers depend on: its kind, config and weights."""
+    out = (getattr(rule, "kind", type(rule).__name__) + json.dumps(rule.config(), sort_keys=True, default=str)).encode()
+    if isinstance(rule, torch.nn.Module):
+        for k, v in sorted(rule.state_dict().items()):
+            out += k.encode() + v.detach().cpu().contiguous().numpy().tobytes()
+    return out
+
+
+def _fingerprint(name: str, s: "SuiteConfig", seed: int, label: str, identity: bytes) -> str:
+    """What one method's runs on one problem depend on: the suite settings that change runs
+    (not the worker count, the problem list or the rules shown), the seed, the problem, the
+    method's label and identity (a baseline's grid, a learned rule's weights)."""
+    import hashlib
+    keep = {k: v for k, v in dataclasses.asdict(s).items() if k not in ("workers", "problems", "learned")}
+    h = hashlib.sha256(json.dumps({"suite": keep, "seed": seed, "problem": name, "method": label},
+                                  sort_keys=True, default=str).encode())
+    h.update(identity)
+    return h.hexdigest()
+
+
+_ARRAYS = ("curve", "train_loss", "init_loss", "test_loss", "test_accuracy")
+
+
+def _load_run(path: Path, fingerprint: str) -> dict | None:
+    try:
+        got = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if got.get("fingerprint") != fingerprint:
+        return None
+    return _decode({k: v for k, v in got.items() if k != "fingerprint"})
+
+
+def _save_run(path: Path, fingerprint: str, run: dict) -> None:
+    def enc(a):
+        return [None if not np.isfinite(x) else float(x) for x in np.ravel(a)] if np.ndim(a) <= 1 else [enc(r) for r in a]
+    body = {k: (enc(v) if k in _ARRAYS else v) for k, v in run.items()}
+    atomic_json_dump({"fingerprint": fingerprint, **body}, path)
+
+
+def _decode(run: dict) -> dict:
+    """Arrays as float64, non-finite losses as inf and missing accuracies as nan (JSON stores
+    both as null), so fresh and reused runs score identically."""
+    out = dict(run)
+    for k in _ARRAYS:
+        a = np.asarray(run[k], dtype=np.float64)
+        out[k] = a if k == "test_accuracy" else np.where(np.isnan(a), np.inf, a)
+    return out
+
+
+def method_runs(name: str, s: "SuiteConfig", seed: int, learned: dict, cache: Path | None = None) -> dict:
+    """Every method's evaluation runs on one problem: the baselines tuned on the tuning seeds,
+    then every method on the evaluation seeds. With ``cache``, each method's runs are stored as
+    ``cache/NAME/METHOD.json`` under a fingerprint of everything they depend on and reused on
+    a rerun (after a crash, or when only a learned rule changed)."""
     prob = _problem(name)
     steps = max(10, int(round(prob.steps * s.steps_scale)))
-    methods: dict[str, tuple] = {"adam@1e-3": (adam(1e-3), None), "adamw@1e-3": (adamw(1e-3), None)}
+
+    def tuned(make, grid):
+        lr = tune(prob, make, grid, s, seed, steps)[0]
+        return make(lr), lr
+
+    plan: dict[str, tuple] = {"adam@1e-3": (lambda: (adam(1e-3), None), b"adam1e-3"),
+                              "adamw@1e-3": (lambda: (adamw(1e-3), None), b"adamw1e-3")}
     for label, make, grid in (("adam-tuned", adam, s.lr_grid), ("adamw-tuned", adamw, s.lr_grid),
                               ("sgdm-tuned", momentum, s.sgd_grid)):
-        lr, _ = tune(prob, make, grid, s, seed, steps)
-        methods[label] = (make(lr), lr)
+        plan[label] = ((lambda make=make, grid=grid: tuned(make, grid)), json.dumps([make.__name__, list(grid)]).encode())
     for label, rule in learned.items():
-        methods[label] = (rule, None)
+        plan[label] = ((lambda rule=rule: (rule, None)), _rule_identity(rule))
     runs = {}
-    for label, (rule, lr) in methods.items():
-        runs[label] = run_problem(prob, rule, seed, "test", s.seeds, steps)
-        log.info("%s %s: train loss %.4g", name, label, float(np.mean(runs[label]["train_loss"])))
+    for label, (build, identity) in plan.items():
+        fp = _fingerprint(name, s, seed, label, identity)
+        path = None if cache is None else cache / name / f"{label}.json"
+        got = None if path is None else _load_run(path, fp)
+        if got is not None:
+            runs[label] = got
+            continue
+        rule, lr = build()
+        run = _decode({**run_problem(prob, rule, seed, "test", s.seeds, steps), "lr": lr})
+        log.info("%s %s: train loss %.4g", name, label, float(np.mean(run["train_loss"])))
+        if path is not None:
+            _save_run(path, fp, run)
+        runs[label] = run
+    return runs
+
+
+def score_problem(name: str, s: "SuiteConfig", runs: dict) -> tuple[list, dict, dict]:
+    """Rows, plotted curves and per-method summary of one problem from its methods' runs."""
+    steps = len(runs["adam-tuned"]["curve"]) - 1
     window = max(1, int(s.smooth * steps))
     ref = runs["adam-tuned"]
     target = _smooth(ref["curve"], window)[-1]
@@ -239,7 +313,7 @@ def evaluate_problem(name: str, s: "SuiteConfig", seed: int, learned: dict) -> t
     adam_wall = runs["adam@1e-3"]["wall_per_step"]
     rows, curves, summary = [], {}, {}
     for label, r in runs.items():
-        lr = methods[label][1]
+        lr = r.get("lr")
         extra = {"lr": lr} if lr is not None else {}
         diverged = (~np.isfinite(r["train_loss"])) | (r["train_loss"] > r["init_loss"])
         speed = ref_steps / np.maximum(steps_to_reach(r["curve"], target, window), 1.0)
@@ -260,68 +334,46 @@ def evaluate_problem(name: str, s: "SuiteConfig", seed: int, learned: dict) -> t
     return rows, curves, summary
 
 
+def evaluate_problem(name: str, s: "SuiteConfig", seed: int, learned: dict, cache: Path | None = None) -> tuple[list, dict, dict]:
+    """Tune the baselines on the tuning seeds, run every method on the evaluation seeds of one
+    problem; returns (rows, curves, per-method summary)."""
+    return score_problem(name, s, method_runs(name, s, seed, learned, cache))
+
+
 def _worker_init() -> None:
     torch.set_num_threads(1)
-
-
-def _fingerprint(name: str, s: "SuiteConfig", seed: int, learned: dict) -> str:
-    """What a problem's numbers depend on: the suite settings (not the worker count), the seed,
-    the problem and the weights of every learned rule."""
-    import hashlib
-    h = hashlib.sha256(json.dumps({"suite": {k: v for k, v in dataclasses.asdict(s).items() if k not in ("workers", "problems")},
-                                   "seed": seed, "problem": name}, sort_keys=True, default=str).encode())
-    for label in sorted(learned):
-        rule = learned[label]
-        h.update(label.encode() + json.dumps(rule.config(), sort_keys=True, default=str).encode())
-        for k, v in sorted(rule.state_dict().items()):
-            h.update(k.encode() + v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 
 def evaluate(cfg: LoptSuiteConfig, ctx: RunContext, trained):
     """Every problem of the suite (in ``suite.workers`` processes of 1 thread each; the numbers
     do not depend on the number of workers, only the wall-time ratios on the machine's load).
 
-    Each finished problem is written atomically to ``OUT/problems/NAME.json`` with a
-    fingerprint of everything its numbers depend on; a rerun (after a crash or a kill) reuses
-    the problems whose fingerprint matches and computes only the rest."""
+    Each method's runs on each problem are written atomically to ``OUT/problems/NAME/METHOD.json``
+    with a fingerprint of everything they depend on; a rerun (after a crash or a kill, or after
+    a learned rule changed) reuses the runs whose fingerprint matches and computes only the rest.
+    Wall-time ratios of reused runs come from the run that made them."""
     s = cfg.suite
     learned = _learned(s.learned, trained, cfg.device)
     cache_dir = ctx.out / "problems"
-    prints = {name: _fingerprint(name, s, ctx.seed, learned) for name in s.problems}
     done: dict[str, tuple] = {}
-    for name in s.problems:
-        path = cache_dir / f"{name}.json"
-        if path.exists():
-            try:
-                got = json.loads(path.read_text())
-            except json.JSONDecodeError:
-                continue
-            if got.get("fingerprint") == prints[name]:
-                done[name] = (got["rows"], got["curves"], got["summary"])
-    if done:
-        log.info("lopt-suite: reusing %d finished problem(s) from %s", len(done), cache_dir)
-    todo = [name for name in s.problems if name not in done]
 
     def finish(name: str, result: tuple) -> None:
         done[name] = result
-        atomic_json_dump({"fingerprint": prints[name], "rows": result[0], "curves": result[1], "summary": result[2]},
-                         cache_dir / f"{name}.json")
         log.info("lopt-suite: %s done", name)
         bar.update(1)
 
     from tqdm.auto import tqdm
-    bar = tqdm(total=len(s.problems), initial=len(done), desc="lopt-suite problems", disable=not ctx.progress, leave=False)
-    if s.workers > 1 and len(todo) > 1:
+    bar = tqdm(total=len(s.problems), desc="lopt-suite problems", disable=not ctx.progress, leave=False)
+    if s.workers > 1 and len(s.problems) > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
         with ProcessPoolExecutor(s.workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
-            futures = {pool.submit(evaluate_problem, name, s, ctx.seed, learned): name for name in todo}
+            futures = {pool.submit(evaluate_problem, name, s, ctx.seed, learned, cache_dir): name for name in s.problems}
             for f in as_completed(futures):
                 finish(futures[f], f.result())
     else:
-        for name in todo:
-            finish(name, evaluate_problem(name, s, ctx.seed, learned))
+        for name in s.problems:
+            finish(name, evaluate_problem(name, s, ctx.seed, learned, cache_dir))
     bar.close()
     rows, curves, per_problem = [], {}, {}
     for name in s.problems:
