@@ -87,6 +87,43 @@ def test_initial_learning_rates_are_drawn_only_while_meta_training():
     assert torch.allclose(fixed, torch.full_like(fixed, math.log(1e-3)))
 
 
+def _rate_after(rule, steps, n_problems=2):
+    params = {"w": torch.zeros(2 * n_problems, 5), "b": torch.zeros(n_problems * 3)}
+    state = rule.init(params, n_problems=n_problems)
+    with torch.no_grad():
+        for _ in range(steps):
+            upd, state = rule.update(_grads(params), state, params)
+    return state, upd
+
+
+def test_lr_bound_stops_the_runaway_rate_of_long_runs():
+    """A biased rate readout raises log lr by 0.5 per step: unbounded, the rate integrates it up
+    to the absolute clip; with lr_bound it stays within the bound of each problem's start."""
+    def biased(**kw):
+        rule = hrnn_factory(init_lr_range=(1e-5, 1e-3), max_log_lr=0.0, **kw)
+        with torch.no_grad():
+            rule.b_lr.fill_(0.5)
+            rule.lr_momentum_logit.fill_(-20.0)      # no smoothing: the rate follows the readout
+        return rule
+    torch.manual_seed(0)
+    free, _ = _rate_after(biased(), 200)
+    assert free["w"]["log_lr"].max().item() == pytest.approx(0.0, abs=1e-5)       # ran to lr 1
+    rule = biased(lr_bound=10.0)
+    torch.manual_seed(0)
+    start = rule.init({"w": torch.zeros(4, 5), "b": torch.zeros(6)}, n_problems=2)
+    torch.manual_seed(0)
+    bounded, upd = _rate_after(rule, 200)
+    for k in ("w", "b"):
+        lr0 = start[k]["log_lr"].reshape(2, -1)[:, :1]
+        assert torch.equal(bounded[k]["log_lr0"], lr0.reshape(1, 2))
+        got = bounded[k]["log_lr"].reshape(2, -1)
+        assert torch.allclose(got, (lr0 + math.log(10.0)).expand_as(got), atol=1e-5)   # each problem at its own cap
+        assert len(torch.unique(lr0)) == 2
+    assert all(torch.isfinite(u).all() for u in upd.values())
+    with pytest.raises(ValueError, match="lr_bound=0.5"):
+        HierarchicalRNN(lr_bound=0.5)
+
+
 def test_invalid_construction_is_a_clear_error():
     with pytest.raises(ValueError, match="init_lr=0"):
         HierarchicalRNN(init_lr=0)

@@ -49,6 +49,7 @@ class HRNNNetsConfig:
     init_lr_low: float = 1e-6
     init_lr_high: float = 1e-2
     max_lr: float = 0.1          # clip of every coordinate's learned lr (the shipped HRNN allowed 1.0)
+    lr_bound: float | None = 100.0   # each rate stays within this factor of where it started (None: off)
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def build_rule(cfg: LoptTrainConfig):
     if cfg.rule == "hrnn":
         h = cfg.hrnn
         return HierarchicalRNN(init_lr=h.init_lr, init_lr_range=(h.init_lr_low, h.init_lr_high),
-                               max_log_lr=math.log(h.max_lr))
+                               max_log_lr=math.log(h.max_lr), lr_bound=h.lr_bound)
     return build_controller(cfg.controller)
 
 

@@ -69,6 +69,10 @@ class HierarchicalRNN(nn.Module):
             log-uniformly from this range instead (paper: (1e-6, 1e-2)).
         lr: multiplier on the step (what ``torch.optim`` schedulers scale).
         max_log_lr: clip of the log learning rate.
+        lr_bound: when given (>= 1), each coordinate's learned rate stays within
+            ``[init / lr_bound, init * lr_bound]`` of the rate it started from: the guard
+            against the run-away rate dynamics of long runs (the rate is an integrator of the
+            RNN's outputs, so without a bound small biases compound over thousands of steps).
 
     State per parameter (feature-major, n = numel): ``h`` (Hp, n), ``m``/``ms`` (S, n),
     ``log_lr``/``inp_decay``/``scl_decay`` (1, n), ``ht`` (Ht, K); and one entry
@@ -89,8 +93,10 @@ class HierarchicalRNN(nn.Module):
 
     def __init__(self, param_hidden: int = 10, tensor_hidden: int = 20, global_hidden: int = 20,
                  n_scales: int = 4, init_lr: float = 1e-3, init_lr_range: tuple[float, float] | None = None,
-                 lr: float = 1.0, max_log_lr: float = 0.0) -> None:
+                 lr: float = 1.0, max_log_lr: float = 0.0, lr_bound: float | None = None) -> None:
         super().__init__()
+        if lr_bound is not None and not lr_bound >= 1.0:
+            raise ValueError(f"lr_bound={lr_bound!r}; expected None or >= 1")
         if min(param_hidden, tensor_hidden, global_hidden, n_scales) < 1:
             raise ValueError("param_hidden, tensor_hidden, global_hidden and n_scales must be >= 1; got "
                              f"{param_hidden}, {tensor_hidden}, {global_hidden}, {n_scales}")
@@ -101,6 +107,7 @@ class HierarchicalRNN(nn.Module):
         self.param_hidden, self.tensor_hidden, self.global_hidden = param_hidden, tensor_hidden, global_hidden
         self.n_scales, self.init_lr, self.lr, self.max_log_lr = n_scales, float(init_lr), float(lr), float(max_log_lr)
         self.init_lr_range = None if init_lr_range is None else (float(init_lr_range[0]), float(init_lr_range[1]))
+        self.lr_bound = None if lr_bound is None else float(lr_bound)
         S, Hp, Ht, Hg = n_scales, param_hidden, tensor_hidden, global_hidden
         n_in = 2 * S + 1
         self.param_rnn = GRULayer(n_in, Hp)
@@ -134,7 +141,7 @@ class HierarchicalRNN(nn.Module):
         return {"param_hidden": self.param_hidden, "tensor_hidden": self.tensor_hidden,
                 "global_hidden": self.global_hidden, "n_scales": self.n_scales, "init_lr": self.init_lr,
                 "init_lr_range": None if self.init_lr_range is None else list(self.init_lr_range),
-                "lr": self.lr, "max_log_lr": self.max_log_lr}
+                "lr": self.lr, "max_log_lr": self.max_log_lr, "lr_bound": self.lr_bound}
 
     # ------------------------------------------------------------------ state
     def init(self, params: Params, n_problems: int = 1) -> State:
@@ -158,6 +165,8 @@ class HierarchicalRNN(nn.Module):
                         "m": zeros(self.n_scales), "ms": zeros(self.n_scales), "log_lr": log_lr,
                         "inp_decay": zeros(1), "scl_decay": zeros(1),
                         "ht": h0(self.h0_tensor, dev).unsqueeze(1).expand(-1, n_problems).clone()}
+            if self.lr_bound is not None:        # the rate each (tensor, problem) started from
+                state[k]["log_lr0"] = log_lr.reshape(1, n_problems, -1)[:, :, 0].clone()
         dev = next(iter(params.values())).device if params else self.w_update.device
         state[GLOBAL] = {"hg": h0(self.h0_global, dev).unsqueeze(1).expand(-1, n_problems).clone()}
         return state
@@ -218,8 +227,13 @@ class HierarchicalRNN(nn.Module):
         rms = torch.sqrt(_segment_mean((delta * delta).unsqueeze(0), seg, n_seg, counts) + eps)
         delta = delta / rms[0, seg]
         step_log_lr = log_lr + (self.w_lr @ h + self.b_lr).unsqueeze(0)
+        lo, hi = -33.0, self.max_log_lr
+        if self.lr_bound is not None:
+            base = torch.cat([state[k]["log_lr0"] for k in names], dim=1)[:, seg]     # (1, N)
+            span = math.log(self.lr_bound)
+            lo, hi = (base - span).clamp_min(-33.0), (base + span).clamp_max(self.max_log_lr)
         # clip forward, keep the gradient of the unclipped value
-        step_log_lr = step_log_lr + (step_log_lr.clamp(-33.0, self.max_log_lr) - step_log_lr).detach()
+        step_log_lr = step_log_lr + (torch.clamp(step_log_lr, lo, hi) - step_log_lr).detach()
         lrm = torch.sigmoid(self.lr_momentum_logit)
         new_log_lr = lrm * log_lr + (1 - lrm) * step_log_lr
         mult = self.lr if lr is None else lr
@@ -236,6 +250,8 @@ class HierarchicalRNN(nn.Module):
             updates[k] = s.view_as(grads[k]).to(grads[k].dtype)
             new_state[k] = {key: v[i] for key, v in parts.items()}
             new_state[k]["ht"] = ht_parts[i]
+            if self.lr_bound is not None:
+                new_state[k]["log_lr0"] = state[k]["log_lr0"]
         for k in state:
             if k not in new_state and k != GLOBAL:
                 new_state[k] = state[k]
