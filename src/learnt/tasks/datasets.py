@@ -134,12 +134,39 @@ def load_mnist(path: str | os.PathLike, n_val: int = 10_000) -> ImageData:
                      t(xte), t(yte), 10, "mnist")
 
 
+@lru_cache(maxsize=None)
+def _glyph_arrays() -> tuple[Tensor, ...]:
+    import torch.nn.functional as F
+
+    from learnt.fewshot.glyphs import GlyphConfig, load_glyphs
+    split = load_glyphs(GlyphConfig(max_per_alphabet=4))["train"]       # 57 classes, 16 alphabets, 20 drawers
+    imgs = torch.stack([split.class_images(c) for c in range(len(split))]).float() / 255.0   # (57, 20, 1, 28, 28)
+    n_cls, n_dr = imgs.shape[:2]
+    small = F.avg_pool2d(imgs.reshape(-1, 1, 28, 28), 2).reshape(n_cls, n_dr, 1, 14, 14)
+    y = torch.arange(n_cls).repeat_interleave(n_dr).reshape(n_cls, n_dr)
+    out = []
+    for lo, hi in ((0, 10), (10, 15), (15, 20)):          # drawers: 10 train, 5 val, 5 test per class
+        out += [small[:, lo:hi].reshape(-1, 1, 14, 14).contiguous(), y[:, lo:hi].reshape(-1).contiguous()]
+    return tuple(out)
+
+
+def load_glyph_images() -> ImageData:
+    """57-way classification of rendered Hershey glyphs (the few-shot set's training
+    alphabets, first 4 characters of each), 14x14, 10 / 5 / 5 drawers per class for train /
+    val / test: few images per class, so architectures differ (unlike 8x8 digits, where
+    nearly every network reaches ~95%). Rendered on first use and cached like the few-shot set."""
+    arrays = [t.clone() for t in _glyph_arrays()]
+    return ImageData(*arrays, int(arrays[1].max()) + 1, "glyphs")
+
+
 def load_dataset(name: str, path: str = "") -> ImageData:
-    """``digits`` (embedded) or ``mnist`` (from ``path``)."""
+    """``digits`` (embedded), ``glyphs`` (rendered, embedded font) or ``mnist`` (from ``path``)."""
     if name == "digits":
         return load_digits()
+    if name == "glyphs":
+        return load_glyph_images()
     if name == "mnist":
         if not path:
             raise ValueError("dataset 'mnist' needs a path: --set task.data_path=/path/to/mnist")
         return load_mnist(path)
-    raise ValueError(f"unknown dataset {name!r}; expected 'digits' or 'mnist'")
+    raise ValueError(f"unknown dataset {name!r}; expected 'digits', 'glyphs' or 'mnist'")
