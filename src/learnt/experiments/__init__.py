@@ -1,6 +1,7 @@
 """Named paper reproductions: config -> run -> results.json + plots."""
 from learnt.errors import NotFoundError
 from learnt.experiments.blackbox import BLACKBOX_BENCHMARKS, BLACKBOX_GP, BLACKBOX_HPO
+from learnt.experiments.blackbox_hpolib import BLACKBOX_HPOLIB
 from learnt.experiments.base import Experiment, RunContext, resolve_device, run_experiment
 from learnt.experiments.fewshot import FEWSHOT_GLYPHS, FEWSHOT_SINUSOID
 from learnt.experiments.hrnn import HRNN_ENSEMBLE, HRNN_GENERALIZATION, HRNN_LR_ROBUSTNESS
@@ -14,7 +15,7 @@ from learnt.experiments.pes import L2L_QUADRATIC_PES
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     _L2L_QUADRATIC, L2L_MLP, L2L_GENERALIZATION, L2L_CONV, HRNN_ENSEMBLE, HRNN_GENERALIZATION, HRNN_LR_ROBUSTNESS,
-    L2L_QUADRATIC_PES, BLACKBOX_GP, BLACKBOX_BENCHMARKS, BLACKBOX_HPO, IMITATION_PARTICLE, IMITATION_BLOCKS,
+    L2L_QUADRATIC_PES, BLACKBOX_GP, BLACKBOX_BENCHMARKS, BLACKBOX_HPO, BLACKBOX_HPOLIB, IMITATION_PARTICLE, IMITATION_BLOCKS,
     FEWSHOT_GLYPHS, FEWSHOT_SINUSOID, NAS_DIGITS, NAS_GLYPHS, NAS_BENCH201, LOPT_SUITE)}
 
 
