@@ -93,8 +93,10 @@ class QuerySequenceBPTT:
     """Meta-gradient estimator: backpropagate a Chen et al. loss through the query sequence.
 
     ``estimate`` has the trainer's estimator signature; ``steps`` is the horizon T. The
-    parallelism P of each batch is drawn from ``parallel`` (a tuple of choices) with the
-    task's generator state, so runs stay reproducible.
+    parallelism P of each batch is drawn from ``parallel`` (a tuple of choices) with torch's
+    global generator, which :class:`~learnt.meta.trainer.MetaTrainer` seeds per iteration and
+    shard (``derive_seed(seed, "train", iteration, 2[, shard])``), so fresh and resumed runs
+    draw the same P; outside the trainer, seed torch first.
     """
 
     def __init__(self, loss: str = "oi", parallel: tuple[int, ...] = (1,), ei_noise: float = 1e-4) -> None:
