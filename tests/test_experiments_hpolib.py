@@ -43,3 +43,12 @@ def test_hpobench_tables_are_refused(tmp_path, capsys):
     assert main(["reproduce", "blackbox-hpolib", "--quick", "--no-progress", "--out", str(tmp_path),
                  "--set", "tables=cnn_2d"]) == 2
     assert "cnn_2d" in capsys.readouterr().err
+
+
+def test_objectives_share_the_table_but_not_the_noise():
+    a, b, c = (HPOLibObjective("naval_propulsion", s) for s in (1, 1, 2))
+    cfg = {k: v[0] for k, v in a.space.items()}
+    draws = lambda o: [o.bench(cfg)["val_loss"] for _ in range(12)]  # noqa: E731
+    first = draws(a)
+    assert draws(b) == first and draws(c) != first          # same seed, same noise; another seed, other draws
+    assert a.bench._dataset is b.bench._dataset

@@ -71,12 +71,21 @@ def table_minimum(name: str) -> float:
     return float(min(min(v["val_loss"]) for v in raw.values()))
 
 
+_BENCHES: dict = {}
+
+
 class HPOLibObjective:
-    """An Optuna objective over one HPOLib table (validation MSE, minimise)."""
+    """An Optuna objective over one HPOLib table (validation MSE, minimise). The table is read
+    once per process; each objective gets its own copy of the package's benchmark with its own
+    seeded generator (the table itself is shared, read-only)."""
 
     def __init__(self, table: str, seed: int) -> None:
+        import copy
         hb = _package()
-        self.bench = hb.HPOLib(table, seed=seed)
+        if table not in _BENCHES:
+            _BENCHES[table] = hb.HPOLib(table)
+        self.bench = copy.copy(_BENCHES[table])
+        self.bench.reseed(seed)
         self.space = hb.HPOLib.search_space
 
     def _snap(self, name: str, value: float):
