@@ -10,10 +10,8 @@ averaged).
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -21,11 +19,11 @@ from typing import Callable
 import torch
 from torch import nn
 
-from learnt.errors import CheckpointError, NonFiniteError
-from learnt.io import append_jsonl, atomic_torch_save, read_jsonl, rewrite_jsonl, safe_torch_load
-from learnt.learned.serialization import check_state_dict, save_rule
+from learnt.errors import NonFiniteError
+from learnt.learned.serialization import save_rule
 from learnt.meta import distributed as dist_
 from learnt.meta.estimators import ESTIMATORS, TruncatedBPTT, make_estimator
+from learnt.meta.loop import ResumableLoop, TrainResult, clipped_step, run_identity
 from learnt.meta.objectives import get_objective
 from learnt.seeding import derive_seed, make_generator
 
@@ -85,26 +83,17 @@ class MetaTrainConfig:
         get_objective(self.objective)
 
 
-@dataclass
-class TrainResult:
-    """Outcome of :meth:`MetaTrainer.train`."""
-
-    best_state: dict
-    best_score: float
-    best_iteration: int
-    iterations: int
-    history: list[dict]
-    wall_seconds: float
-
-
-class MetaTrainer:
+class MetaTrainer(ResumableLoop):
     """Meta-train ``rule`` on tasks from ``family``.
 
     Each iteration samples a task and initial parameters from ``make_generator(seed,
     "train", iteration)``, so a resumed run sees the same problems and reaches the same
-    numbers as an uninterrupted one. Every ``val_every`` iterations ``validate(rule)``
-    (lower is better) picks the best phi; a checkpoint is written atomically every
-    ``checkpoint_every`` iterations to ``out_dir/checkpoint.pt``, with a JSONL log beside it.
+    numbers as an uninterrupted one. The loop, checkpoints (``out_dir/checkpoint.pt``), the
+    JSONL log, validation every ``val_every`` iterations (``validate(rule)``, lower is
+    better), the NaN policy and resume are :class:`~learnt.meta.loop.ResumableLoop`'s; this
+    class supplies the iteration (truncated unrolls, one meta-update each) and writes the
+    selected phi to ``out_dir/best.pt``. A resumed run must train the same rule
+    architecture with the same seed and config (the budget and cadences may change).
 
     Distributed: under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) the process group
     is joined on construction (gloo for CPU, nccl for CUDA tensors). Each rank runs its
@@ -124,86 +113,48 @@ class MetaTrainer:
         2
     """
 
+    checkpoint_format = CHECKPOINT_FORMAT
+    model_key, optimizer_key = "rule_state", "meta_opt_state"
+    progress_desc = "meta-train"
+
     def __init__(self, rule: nn.Module, family, config: MetaTrainConfig, *, seed: int = 0,
                  validate: Callable[[nn.Module], float] | None = None, out_dir: str | Path | None = None,
                  progress: bool = True, estimator=None) -> None:
         self.rule, self.family, self.cfg, self.seed = rule, family, config, seed
-        self.validate = validate
-        self.dist = dist_.init_distributed()
-        self.out_dir = Path(out_dir) if out_dir is not None and self.dist.is_main else None
-        self.progress = progress and self.dist.is_main
         self.estimator = estimator or make_estimator(config, seed)
         self.meta_opt = torch.optim.Adam(rule.parameters(), lr=config.meta_lr)
-        self.iteration = 0
-        self.best_state = copy.deepcopy(rule.state_dict())
-        self.best_score = math.inf
-        self.best_iteration = -1
-        self.history: list[dict] = []
+        self._setup_loop(model=rule, optimizer=self.meta_opt, total=config.iterations,
+                         checkpoint_every=config.checkpoint_every, val_every=config.val_every, validate=validate,
+                         direction="min", out_dir=out_dir, progress=progress, dist=dist_.init_distributed())
 
     @property
     def task_shards(self) -> int:
         """Runs averaged per meta-step, over all ranks."""
         return self.cfg.task_shards or self.dist.world_size
 
-    # ----------------------------------------------------------------- checkpoints
-    @property
-    def checkpoint_path(self) -> Path | None:
-        return None if self.out_dir is None else self.out_dir / "checkpoint.pt"
+    # ----------------------------------------------------------------- what the loop asks
+    def identity(self) -> dict:
+        return {"kind": self.rule.kind, "rule_config": self.rule.config(), "seed": self.seed,
+                "config": run_identity(asdict(self.cfg))}
 
-    def save_checkpoint(self) -> None:
-        if self.checkpoint_path is None:
-            return
-        atomic_torch_save({
-            "format": CHECKPOINT_FORMAT, "kind": self.rule.kind, "rule_config": self.rule.config(),
-            "rule_state": self.rule.state_dict(), "meta_opt_state": self.meta_opt.state_dict(),
-            "iteration": self.iteration, "seed": self.seed, "config": asdict(self.cfg),
-            "best_state": self.best_state, "best_score": self.best_score,
-            "best_iteration": self.best_iteration, "history": json.dumps(self.history),
-            "world_size": self.dist.world_size,
-        }, self.checkpoint_path)
+    def legacy_identity(self, ck: dict) -> dict:
+        """Checkpoints of ``learnt.metatrain/1`` written before identities were stored."""
+        return {"kind": ck["kind"], "rule_config": ck["rule_config"], "seed": ck["seed"],
+                "config": run_identity(ck["config"])}
 
-    def load_checkpoint(self, path: str | Path | None = None) -> None:
-        path = Path(path) if path is not None else self.checkpoint_path
-        if self.dist.world_size > 1:  # rank 0 reads, every rank gets the same dict (or error)
-            got = None
-            if self.dist.is_main:
-                try:
-                    got = ("ok", safe_torch_load(path))
-                except CheckpointError as e:
-                    got = ("error", str(e))
-            status, ck = dist_.broadcast_object(got)
-            if status == "error":
-                raise CheckpointError(ck)
-        else:
-            ck = safe_torch_load(path)
-        src = str(path)
-        if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"{src!r} is not a learnt meta-training checkpoint (expected {CHECKPOINT_FORMAT!r})")
-        if ck["kind"] != self.rule.kind or ck["rule_config"] != self.rule.config():
-            raise CheckpointError(f"{src!r} was written for {ck['kind']} {ck['rule_config']}; "
-                                  f"this run trains {self.rule.kind} {self.rule.config()}")
-        check_state_dict(self.rule, ck["rule_state"], src)
-        self.rule.load_state_dict(ck["rule_state"])
-        self.meta_opt.load_state_dict(ck["meta_opt_state"])
-        self.iteration = int(ck["iteration"])
-        self.best_state, self.best_score = ck["best_state"], float(ck["best_score"])
-        self.best_iteration = int(ck["best_iteration"])
-        self.history = json.loads(ck["history"])
-        self._rewrite_log()
-        log.info("resumed from %s at iteration %d", src, self.iteration)
+    def extra_state(self) -> dict:
+        return {"kind": self.rule.kind, "rule_config": self.rule.config(), "seed": self.seed,
+                "config": asdict(self.cfg), "world_size": self.dist.world_size}
 
-    def _rewrite_log(self) -> None:
-        """Drop log lines written after the checkpoint, so a resumed log has no duplicates."""
-        if self.out_dir is None or not (self.out_dir / "log.jsonl").exists():
-            return
-        path = self.out_dir / "log.jsonl"
-        # a torn last line (the crash being recovered from) is dropped with the rest
-        rewrite_jsonl(path, [r for r in read_jsonl(path) if r.get("iteration", 0) < self.iteration])
+    def train_iteration(self, it: int) -> dict:
+        return self._run_iteration(it)
 
-    def _log(self, record: dict) -> None:
+    def on_finish(self) -> None:
         if self.out_dir is not None:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            append_jsonl(self.out_dir / "log.jsonl", record)
+            best = copy.deepcopy(self.rule)
+            best.load_state_dict(self.best_state)
+            save_rule(best, self.out_dir / "best.pt", {"best_iteration": self.best_iteration,
+                                                       "best_val": self.best_score, "seed": self.seed})
 
     # ----------------------------------------------------------------- training
     def truncation_lengths(self, it: int, task=None) -> list[int]:
@@ -228,8 +179,7 @@ class MetaTrainer:
 
         Any use of torch's global RNG inside (e.g. a rule drawing its initial learning
         rates) is seeded per iteration and shard, so resumed runs stay identical."""
-        with torch.random.fork_rng(devices=[]):
-            return self._run_iteration(it)
+        return self.run_step(it)
 
     def _start_shard(self, it: int, s: int) -> _Shard:
         if s == 0:  # the single-shard stream of earlier versions: old runs stay reproducible
@@ -279,66 +229,21 @@ class MetaTrainer:
                 self.meta_opt.zero_grad(set_to_none=True)
                 skipped += 1
                 break
-            norm = float(torch.nn.utils.clip_grad_norm_(self.rule.parameters(), cfg.clip_norm))
+            norm = clipped_step(self.meta_opt, self.rule.parameters(), cfg.clip_norm)
             if not math.isfinite(norm):
                 log.warning("iteration %d: non-finite meta-gradient, update skipped", it)
-                self.meta_opt.zero_grad(set_to_none=True)
                 skipped += 1
                 break
-            self.meta_opt.step()
             losses.append(loss_sum / total)
             norms.append(norm)
         self.meta_opt.zero_grad(set_to_none=True)
         return {"iteration": it, "meta_loss": sum(losses) / len(losses) if losses else math.nan,
                 "grad_norm": max(norms, default=math.nan), "skipped": skipped}
 
-    def _validate(self) -> float:
-        score = float(self.validate(self.rule)) if self.dist.is_main else None
-        return float(dist_.broadcast_object(score))
-
     def train(self, resume: bool = False) -> TrainResult:
         """Run (or continue, with ``resume``) meta-training to ``config.iterations``."""
-        if resume:
-            has = dist_.broadcast_object(self.checkpoint_path is not None and self.checkpoint_path.exists())
-            if not has:
-                raise CheckpointError(f"--resume: no checkpoint at {str(self.checkpoint_path)!r}")
-            self.load_checkpoint()
-        elif self.out_dir is not None and (self.out_dir / "log.jsonl").exists():
-            (self.out_dir / "log.jsonl").unlink()
-        cfg = self.cfg
-        t0 = time.perf_counter()
-        bar = _progress(self.progress, cfg.iterations, self.iteration, "meta-train")
-        try:
-            while self.iteration < cfg.iterations:
-                it = self.iteration
-                rec = self.run_iteration(it)
-                self.iteration = it + 1
-                if self.iteration % cfg.val_every == 0 or self.iteration == cfg.iterations:
-                    if self.validate is not None:
-                        score = self._validate()
-                        rec["val"] = score
-                        self.history.append({"iteration": self.iteration, "val": score})
-                        if math.isfinite(score) and score < self.best_score:
-                            self.best_score, self.best_iteration = score, self.iteration
-                            self.best_state = copy.deepcopy(self.rule.state_dict())
-                    else:
-                        self.best_state, self.best_iteration = copy.deepcopy(self.rule.state_dict()), self.iteration
-                self._log(rec)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{rec['meta_loss']:.3g}", best=f"{self.best_score:.3g}")
-                if self.iteration % cfg.checkpoint_every == 0 or self.iteration == cfg.iterations:
-                    self.save_checkpoint()
-        finally:
-            if bar is not None:
-                bar.close()
-        if self.out_dir is not None:
-            best = copy.deepcopy(self.rule)
-            best.load_state_dict(self.best_state)
-            save_rule(best, self.out_dir / "best.pt", {"best_iteration": self.best_iteration,
-                                                       "best_val": self.best_score, "seed": self.seed})
-        return TrainResult(self.best_state, self.best_score, self.best_iteration, self.iteration,
-                           list(self.history), time.perf_counter() - t0)
+        self.run(resume=resume)
+        return self.result()
 
 
 def init_state(rule, params, task):
@@ -380,9 +285,3 @@ def _average_grads(phi: list, sums: list, total: int, bad: int, loss_sum: float)
         offset += k
     return int(flat[-2].item() > 0), float(flat[-1].item())
 
-
-def _progress(enabled: bool, total: int, initial: int, desc: str):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-    return tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True, leave=False)
