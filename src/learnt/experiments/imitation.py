@@ -87,8 +87,9 @@ def particle_meta_train(cfg: ParticleConfig, ctx: RunContext) -> dict[str, torch
     out = {}
     for arch in cfg.architectures:
         pol = make_particle_policy(arch, cfg.hidden).to(cfg.device)
-        ImitationTrainer(pol, demos, mse_loss, cfg.train, seed=ctx.seed, out_dir=ctx.out / "meta" / arch,
-                         progress=ctx.progress, device=cfg.device).train(resume=ctx.resume)
+        tr = ImitationTrainer(pol, demos, mse_loss, cfg.train, seed=ctx.seed, out_dir=ctx.out / "meta" / arch,
+                              progress=ctx.progress, device=cfg.device)
+        tr.train(resume=ctx.resume and tr.checkpoint_path.is_file())   # --resume: what has a checkpoint
         out[arch] = pol
     return out
 
@@ -232,7 +233,7 @@ def blocks_meta_train(cfg: BlocksConfig, ctx: RunContext) -> dict[str, torch.nn.
     dagger = ImitationTrainer(_block_policy(cfg), demos, loss, dcfg, seed=ctx.seed, out_dir=ctx.out / "meta" / "dagger",
                               progress=ctx.progress, device=cfg.device, collect=collect)
     branch = dagger._phase_ends()[0] if cfg.dagger_rounds else cfg.train.iterations
-    bc.train(resume=ctx.resume, until=branch)
+    bc.train(resume=ctx.resume and bc.checkpoint_path.is_file(), until=branch)
     if cfg.dagger_rounds:
         if ctx.resume and dagger.checkpoint_path.is_file():
             dagger.train(resume=True)

@@ -10,14 +10,15 @@ phases; after each of the first ``dagger_rounds`` phases the current policy runs
 ``dagger_episodes`` episodes on training tasks (``collect(policy, round, rng)``), the
 expert labels every visited state, and those trajectories join the pool.
 
-Resumable: every ``checkpoint_every`` iterations ``out_dir/checkpoint.pt`` (policy,
-optimizer, iteration, DAgger pool, log) is written atomically; iteration ``i`` draws its
-batch from ``make_generator(seed, "train", i)``, so a resumed run reaches the same numbers.
+Resumable (the one training loop, :class:`~learnt.meta.loop.ResumableLoop`): every
+``checkpoint_every`` iterations ``out_dir/checkpoint.pt`` (policy, optimizer, iteration,
+DAgger pool, log) is written atomically; iteration ``i`` draws its batch from
+``make_generator(seed, "train", i)``, so a resumed run reaches the same numbers.
 """
 from __future__ import annotations
 
-import json
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,9 +28,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from learnt.errors import CheckpointError, NonFiniteError
 from learnt.imitation.demos import Trajectories
-from learnt.io import atomic_torch_save, safe_torch_load
+from learnt.meta.loop import ResumableLoop, clipped_step, run_identity
 from learnt.seeding import derive_seed, make_generator
 
 log = logging.getLogger(__name__)
@@ -70,13 +70,22 @@ def mse_loss(policy: nn.Module, ctx, obs: Tensor, entities: Tensor, label: Tenso
     return ((policy.act(ctx, obs, entities) - label) ** 2).sum(-1).mean()
 
 
-class ImitationTrainer:
+class ImitationTrainer(ResumableLoop):
     """Train ``policy`` (``encode_demo`` / ``act``) by behaviour cloning on ``demos`` (+ DAgger).
+
+    The loop, checkpoints (policy, optimizer, iteration, DAgger pool, log), the NaN policy
+    and resume are :class:`~learnt.meta.loop.ResumableLoop`'s; there is no validation (the
+    policy trained last is the result). A resumed run must train the same policy class with
+    the same seed and training config (the budget and cadences may change).
 
     Example:
         >>> # trainer = ImitationTrainer(policy, demos, mse_loss, ImitationTrainConfig(iterations=10))
         >>> # history = trainer.train()
     """
+
+    checkpoint_format = CHECKPOINT_FORMAT
+    model_key, optimizer_key = "policy", "optimizer"
+    progress_desc = "imitation"
 
     def __init__(self, policy: nn.Module, demos: Trajectories, loss_fn: Callable, config: ImitationTrainConfig, *,
                  seed: int = 0, out_dir: str | Path | None = None, progress: bool = True, device: str = "cpu",
@@ -84,12 +93,14 @@ class ImitationTrainer:
         if config.dagger_rounds and collect is None:
             raise ValueError(f"dagger_rounds={config.dagger_rounds} needs a collect function")
         self.policy, self.demos, self.loss_fn, self.cfg = policy, demos, loss_fn, config
-        self.seed, self.progress, self.device, self.collect = seed, progress, device, collect
-        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.seed, self.device, self.collect = seed, device, collect
         self.opt = torch.optim.Adamax(policy.parameters(), lr=config.lr)
-        self.iteration = 0
+        self._setup_loop(model=policy, optimizer=self.opt, total=config.iterations,
+                         checkpoint_every=config.checkpoint_every, out_dir=out_dir, progress=progress)
         self.dagger: list[Trajectories] = []
-        self.history: list[dict] = []
+        self.window: list[float] = []      # losses since the last log record
+        self._pool: Trajectories | None = None
+        self._t0 = time.perf_counter()
         self.by_task: dict[int, np.ndarray] = {}
         for k in np.unique(demos.task):
             idx = np.flatnonzero(demos.task == k)
@@ -133,56 +144,64 @@ class ImitationTrainer:
         picks = torch.as_tensor(pool.picks[rows, t].astype(np.int64), device=d)
         return dt, tmask, torch.as_tensor(demo.entities, device=d), obs, lab, picks
 
-    # ----------------------------------------------------------------- checkpoints
-    @property
-    def checkpoint_path(self) -> Path | None:
-        return None if self.out_dir is None else self.out_dir / "checkpoint.pt"
-
-    def save_checkpoint(self) -> None:
-        if self.checkpoint_path is None:
-            return
-        dagger = [{k: torch.as_tensor(v) for k, v in tr.arrays().items()} for tr in self.dagger]
-        atomic_torch_save({"format": CHECKPOINT_FORMAT, "iteration": self.iteration, "policy": self.policy.state_dict(),
-                           "optimizer": self.opt.state_dict(), "dagger": dagger, "history": self.history,
-                           "identity": self.identity()},
-                          self.checkpoint_path)
-
-    def identity(self) -> str:
+    # ----------------------------------------------------------------- what the loop asks
+    def identity(self) -> dict:
         """What a checkpoint must have been written for to be resumed here: the training
-        config (the iteration budget may grow), the seed and the policy class."""
-        cfg = {k: v for k, v in asdict(self.cfg).items() if k != "iterations"}
-        return json.dumps({"config": cfg, "seed": self.seed, "policy": type(self.policy).__name__},
-                          sort_keys=True, default=str)
+        config (the iteration budget and cadences may change), the seed and the policy class."""
+        return {"config": run_identity(asdict(self.cfg)), "seed": self.seed, "policy": type(self.policy).__name__}
 
-    def load_checkpoint(self, path: str | Path | None = None) -> None:
-        ck = safe_torch_load(path or self.checkpoint_path)
-        if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"checkpoint {str(path or self.checkpoint_path)!r} is not a {CHECKPOINT_FORMAT} checkpoint")
-        if ck.get("identity") != self.identity():
-            raise CheckpointError(f"checkpoint {str(path or self.checkpoint_path)!r} was written for {ck.get('identity')}; "
-                                  f"this run trains {self.identity()} (run without --resume to start over)")
-        try:
-            self.policy.load_state_dict(ck["policy"])
-        except RuntimeError as e:
-            raise CheckpointError(f"checkpoint policy does not match this architecture: {str(e).splitlines()[0]}") from None
-        self.opt.load_state_dict(ck["optimizer"])
-        self.iteration = int(ck["iteration"])
-        self.history = list(ck["history"])
+    def extra_state(self) -> dict:
+        return {"dagger": [{k: torch.as_tensor(v) for k, v in tr.arrays().items()} for tr in self.dagger],
+                "window": list(self.window)}
+
+    def load_extra_state(self, ck: dict, source: str) -> None:
         self.dagger = [Trajectories(**{k: v.numpy() for k, v in d.items()}) for d in ck["dagger"]]
+        self.window = [float(x) for x in ck.get("window", [])]
+        self._pool = None
+
+    def step_seed(self, it: int) -> int:
+        return derive_seed(self.seed, "train", it, 4)
+
+    def train_iteration(self, it: int) -> dict | None:
+        if self._collect_due() or self._pool is None:
+            self._pool = self.pool
+        pool = self._pool
+        loss = self.step(it, pool)
+        if not math.isfinite(loss):
+            rec = {"iteration": it, "loss": loss, "pool": len(pool), "skipped": 1}
+            self.history.append(rec)
+            return rec
+        self.window.append(loss)
+        if (it + 1) % self.cfg.log_every == 0 or it + 1 == self.stop:
+            rec = {"iteration": it, "loss": float(np.mean(self.window)), "pool": len(pool),
+                   "seconds": round(time.perf_counter() - self._t0, 2)}
+            self.window = []
+            self.history.append(rec)
+            return rec
+        return None
+
+    def on_finish(self) -> None:
+        self.policy.eval()
 
     # ----------------------------------------------------------------- training
     def step(self, it: int, pool: Trajectories) -> float:
+        """One behaviour-cloning update; returns the loss. A non-finite loss or gradient
+        discards the update (and the loss returned is not finite)."""
         self.policy.train()
         demo, tmask, ents, obs, lab, picks = self._batch(it, pool)
         g = make_generator(self.seed, "train", it, 2)
         ctx = self.policy.encode_demo(demo, tmask, ents, generator=g)
         loss = self.loss_fn(self.policy, ctx, obs, ents, lab, picks)
-        if not torch.isfinite(loss):
-            raise NonFiniteError(f"behaviour-cloning loss is {loss.item()} at iteration {it}; expected a finite value")
         self.opt.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            value = float(loss.detach())
+            log.warning("iteration %d: behaviour-cloning loss is %s, update skipped", it, value)
+            return value
         loss.backward()
-        nn.utils.clip_grad_norm_(self.policy.parameters(), self.cfg.clip_norm)
-        self.opt.step()
+        norm = clipped_step(self.opt, self.policy.parameters(), self.cfg.clip_norm)
+        if not math.isfinite(norm):
+            log.warning("iteration %d: non-finite gradient, update skipped", it)
+            return math.nan
         return float(loss.detach())
 
     def start_from(self, other: "ImitationTrainer") -> None:
@@ -190,10 +209,16 @@ class ImitationTrainer:
         branches off a behaviour-cloning run at its first phase end instead of repeating it."""
         self.policy.load_state_dict(other.policy.state_dict())
         self.opt.load_state_dict(other.opt.state_dict())
-        self.iteration, self.history = other.iteration, list(other.history)
+        self.iteration, self.history, self.window = other.iteration, list(other.history), list(other.window)
+        self.skipped, self.consecutive_skips = other.skipped, other.consecutive_skips
+        self.log_records = 0
+        if self.log_path is not None and self.log_path.exists():
+            self.log_path.unlink()
+        for rec in self.history:
+            self.log(rec)
 
     def _collect_due(self) -> bool:
-        """Run the DAgger rounds whose phase has ended; True when the pool grew."""
+        """Run the DAgger rounds whose phase has ended (and checkpoint); True when the pool grew."""
         due = sum(e <= self.iteration for e in self._phase_ends())
         grew = False
         while len(self.dagger) < due:
@@ -204,49 +229,17 @@ class ImitationTrainer:
             grew = True
             self._log({"dagger_round": k, "iteration": self.iteration, "episodes": len(new),
                        "rollout_success": float(np.mean(new.success))})
+        if grew:
+            self.save_checkpoint()
         return grew
 
     def train(self, resume: bool = False, until: int | None = None) -> list[dict]:
         """Run iterations up to ``until`` (default: all), with DAgger rounds at phase ends; returns the log."""
-        if resume and self.checkpoint_path is not None and self.checkpoint_path.is_file():
-            self.load_checkpoint()
-            log.info("resumed at iteration %d", self.iteration)
-        stop = self.cfg.iterations if until is None else min(until, self.cfg.iterations)
-        pool = self.pool
-        t0 = time.perf_counter()
-        bar = _progress(self.progress, stop, self.iteration)
-        losses: list[float] = []
-        while self.iteration < stop:
-            if self._collect_due():
-                pool = self.pool
-                self.save_checkpoint()
-            it = self.iteration
-            losses.append(self.step(it, pool))
-            self.iteration += 1
-            if bar is not None:
-                bar.update(1)
-            if self.iteration % self.cfg.log_every == 0 or self.iteration == stop:
-                self._log({"iteration": it, "loss": float(np.mean(losses)), "pool": len(pool),
-                           "seconds": round(time.perf_counter() - t0, 2)})
-                losses = []
-            if self.iteration % self.cfg.checkpoint_every == 0 or self.iteration == stop:
-                self.save_checkpoint()
-        if bar is not None:
-            bar.close()
-        self.policy.eval()
+        self._t0, self._pool = time.perf_counter(), None
+        self.run(resume=resume, until=until)
         return self.history
 
     def _log(self, rec: dict) -> None:
         self.history.append(rec)
         log.info("%s", rec)
-        if self.out_dir is not None:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.out_dir / "log.jsonl", "w") as f:  # rewritten whole: stays consistent on resume
-                f.write("".join(json.dumps(r) + "\n" for r in self.history))
-
-
-def _progress(enabled: bool, total: int, initial: int):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-    return tqdm(total=total, initial=initial, desc="imitation", leave=False)
+        self.log(rec)
