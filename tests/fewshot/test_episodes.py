@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from learnt.fewshot import glyphs as glyphs_mod
+from learnt.tasks import glyphs as glyphs_mod
 from learnt.fewshot.episodes import ClassSplit, EpisodeSampler
 from learnt.fewshot.glyphs import GlyphConfig, load_glyphs
 

@@ -138,9 +138,10 @@ def load_mnist(path: str | os.PathLike, n_val: int = 10_000) -> ImageData:
 def _glyph_arrays() -> tuple[Tensor, ...]:
     import torch.nn.functional as F
 
-    from learnt.fewshot.glyphs import GlyphConfig, load_glyphs
-    split = load_glyphs(GlyphConfig(max_per_alphabet=4))["train"]       # 57 classes, 16 alphabets, 20 drawers
-    imgs = torch.stack([split.class_images(c) for c in range(len(split))]).float() / 255.0   # (57, 20, 1, 28, 28)
+    from learnt.tasks.glyphs import GlyphConfig, load_rendered
+    data = load_rendered(GlyphConfig(max_per_alphabet=4))               # 57 training-split classes, 16 alphabets
+    keep = [i for i, s in enumerate(data["split"]) if s == "train"]
+    imgs = data["images"][keep].float() / 255.0                          # (57, 20, 1, 28, 28)
     n_cls, n_dr = imgs.shape[:2]
     small = F.avg_pool2d(imgs.reshape(-1, 1, 28, 28), 2).reshape(n_cls, n_dr, 1, 14, 14)
     y = torch.arange(n_cls).repeat_interleave(n_dr).reshape(n_cls, n_dr)
