@@ -91,3 +91,64 @@ def rewrite_jsonl(path: str | os.PathLike, records: list[dict]) -> None:
     """Atomically replace a JSON-lines log by ``records`` (e.g. on resume, the lines up to the checkpoint)."""
     data = "".join(json.dumps(r) + "\n" for r in records).encode()
     atomic_write_bytes(path, lambda f: f.write(data))
+
+
+# --------------------------------------------------------------------------- model files
+#: the one model-file format of every shipped model kind (learned rules, black-box
+#: proposers, few-shot methods): ``{"format", "kind", "config", "state_dict", "meta"}``; the
+#: architecture is rebuilt from ``kind`` and ``config`` by the kind's owner
+MODEL_FORMAT = "learnt.model/1"
+_LEGACY_RULE = "learnt.rule/1"              # rules and proposers before MODEL_FORMAT (same keys)
+_LEGACY_METHOD = "learnt.fewshot.method/1"  # few-shot methods: method_config (JSON), state, meta on top
+
+
+def _cpu(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu(v) for v in obj)
+    return obj
+
+
+def model_payload(kind: str, config: dict, state_dict: dict, meta: dict | None = None) -> dict:
+    """The dict a model file holds (tensors on the CPU)."""
+    return {"format": MODEL_FORMAT, "kind": str(kind), "config": config, "state_dict": _cpu(state_dict),
+            "meta": dict(meta or {})}
+
+
+def save_model(path: str | os.PathLike, kind: str, config: dict, state_dict: dict, meta: dict | None = None) -> None:
+    """Atomically write a model file (see :data:`MODEL_FORMAT`)."""
+    atomic_torch_save(model_payload(kind, config, state_dict, meta), path)
+
+
+def parse_model(payload: Any, source: str = "<payload>", kinds=None) -> dict:
+    """Validate a loaded model file and return it in :data:`MODEL_FORMAT` form (older formats
+    are converted); ``kinds``: the kinds the caller can build (a clear
+    :class:`CheckpointError` for any other, a foreign or a corrupt file)."""
+    fmt = payload.get("format") if isinstance(payload, dict) else None
+    if fmt == _LEGACY_METHOD:
+        try:
+            payload = {"format": MODEL_FORMAT, "kind": "fewshot-method", "config": json.loads(payload["method_config"]),
+                       "state_dict": payload["state"],
+                       "meta": {k: v for k, v in payload.items() if k not in ("format", "method_config", "state")}}
+        except (KeyError, TypeError, json.JSONDecodeError) as e:
+            raise CheckpointError(f"{source!r} is a damaged few-shot method file ({type(e).__name__})") from None
+    elif fmt == _LEGACY_RULE:
+        payload = {**payload, "format": MODEL_FORMAT}
+    elif fmt != MODEL_FORMAT:
+        raise CheckpointError(f"{source!r} is not a learnt model file (expected format {MODEL_FORMAT!r})")
+    missing = [k for k in ("kind", "config", "state_dict") if k not in payload]
+    if missing:
+        raise CheckpointError(f"{source!r} is a damaged learnt model file (missing {missing})")
+    kinds = None if kinds is None else sorted(kinds)
+    if kinds is not None and payload["kind"] not in kinds:
+        raise CheckpointError(f"{source!r} holds a {payload['kind']!r} model; expected one of {kinds}")
+    payload.setdefault("meta", {})
+    return payload
+
+
+def read_model(path: str | os.PathLike, kinds=None, map_location: str | torch.device = "cpu") -> dict:
+    """Load and validate a model file (:func:`parse_model`)."""
+    return parse_model(safe_torch_load(path, map_location), str(path), kinds)

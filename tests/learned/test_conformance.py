@@ -243,7 +243,7 @@ def test_load_wrong_kind_or_format_raises(tmp_path):
     with pytest.raises(CheckpointError, match="other-kind"):
         load_rule(tmp_path / "r.pt", expected_kind="other-kind")
     atomic_torch_save({"format": "something/else"}, tmp_path / "f.pt")
-    with pytest.raises(CheckpointError, match="not a learnt rule file"):
+    with pytest.raises(CheckpointError, match="not a learnt model file"):
         load_rule(tmp_path / "f.pt")
 
 

@@ -36,8 +36,9 @@ import torch
 from torch import Tensor, nn
 
 from learnt.errors import CheckpointError, ConfigError
-from learnt.io import safe_torch_load
-from learnt.learned.serialization import RULE_FORMAT, check_state_dict
+
+from learnt.io import read_model
+from learnt.learned.serialization import check_state_dict
 
 PROPOSER_KIND = "bbo-lstm"
 Y_CLIP = 5.0
@@ -282,12 +283,8 @@ class LSTMProposer(nn.Module):
 
 def load_proposer(path, map_location: str = "cpu") -> LSTMProposer:
     """Load a proposer saved with :func:`learnt.learned.save_rule` (clear errors otherwise)."""
-    payload = safe_torch_load(path, map_location)
     src = str(path)
-    if not isinstance(payload, dict) or payload.get("format") != RULE_FORMAT:
-        raise CheckpointError(f"{src!r} is not a learnt rule file (expected format {RULE_FORMAT!r})")
-    if payload.get("kind") != PROPOSER_KIND:
-        raise CheckpointError(f"{src!r} holds a {payload.get('kind')!r} model; expected {PROPOSER_KIND!r}")
+    payload = read_model(path, [PROPOSER_KIND], map_location)
     try:
         model = LSTMProposer(**payload["config"])
     except (TypeError, ConfigError) as e:

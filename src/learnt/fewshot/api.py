@@ -9,7 +9,6 @@ Example:
 """
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 
@@ -21,9 +20,9 @@ from learnt.fewshot.baselines import MAML, FineTune, NearestNeighbour, Pretraine
 from learnt.fewshot.learner import ConvLearner, SineMLP, run
 from learnt.fewshot.metalearner import MetaLearnerLSTM
 from learnt.fewshot.methods import Method
-from learnt.io import atomic_torch_save, safe_torch_load
+from learnt.io import read_model, save_model
 
-METHOD_FORMAT = "learnt.fewshot.method/1"
+METHOD_KIND = "fewshot-method"
 LEARNERS = {"ConvLearner": ConvLearner, "SineMLP": SineMLP}
 _ARGS = {"ravi-lstm": ("steps", "hidden_size", "preproc_p"), "maml": ("steps", "inner_lr", "first_order"),
          "finetune": ("steps", "lr", "mode"), "protonet": (), "pretrained": (), "nearest-neighbour": ()}
@@ -42,18 +41,16 @@ def build_method(config: dict) -> Method:
 
 
 def save_method(method: Method, path: str | Path, meta: dict | None = None) -> None:
-    """Write a method's config and weights (atomic, code-free)."""
-    atomic_torch_save({"format": METHOD_FORMAT, "method_config": json.dumps(method.config()),
-                       "state": method.state_dict(), **(meta or {})}, path)
+    """Write a method's config and weights as a model file (:data:`learnt.io.MODEL_FORMAT`,
+    kind ``fewshot-method``; atomic, code-free)."""
+    save_model(path, METHOD_KIND, method.config(), method.state_dict(), meta)
 
 
 def load_method(path: str | Path, device: str = "cpu") -> Method:
     """Rebuild a method saved by :func:`save_method` (or a trainer's ``best.pt``)."""
-    ck = safe_torch_load(path)
-    if not isinstance(ck, dict) or ck.get("format") != METHOD_FORMAT:
-        raise CheckpointError(f"{str(path)!r} is not a saved few-shot method (expected {METHOD_FORMAT!r})")
-    m = build_method(json.loads(ck["method_config"]))
-    m.load_state_dict(ck["state"])
+    ck = read_model(path, [METHOD_KIND])           # also reads the older learnt.fewshot.method/1 files
+    m = build_method(ck["config"])
+    m.load_state_dict(ck["state_dict"])
     return m.to(device).eval()
 
 

@@ -1,9 +1,10 @@
 """Save and load learned update rules as code-free files (``torch.load(weights_only=True)``).
 
-A rule file holds ``{"format", "kind", "config", "state_dict", "meta"}``: the architecture
-is rebuilt from ``kind`` and ``config`` and the weights are checked against it, so a file of
+A rule file is a model file (:data:`learnt.io.MODEL_FORMAT`, the one format of every shipped
+model kind): ``{"format", "kind", "config", "state_dict", "meta"}``; the architecture is
+rebuilt from ``kind`` and ``config`` and the weights are checked against it, so a file of
 another architecture is a clear :class:`~learnt.errors.CheckpointError`, never a silent
-partial load.
+partial load. Files of the older ``learnt.rule/1`` format load unchanged.
 """
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from typing import Any
 from torch import nn
 
 from learnt.errors import CheckpointError
-from learnt.io import atomic_torch_save, safe_torch_load
+from learnt.io import MODEL_FORMAT, atomic_torch_save, model_payload, parse_model, safe_torch_load
 
-RULE_FORMAT = "learnt.rule/1"
+RULE_FORMAT = MODEL_FORMAT
 
 
 def _registry() -> dict[str, type]:
@@ -25,9 +26,7 @@ def _registry() -> dict[str, type]:
 
 def rule_payload(rule: nn.Module, meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """The dict that :func:`save_rule` writes (CPU tensors)."""
-    return {"format": RULE_FORMAT, "kind": rule.kind, "config": rule.config(),
-            "state_dict": {k: v.detach().cpu() for k, v in rule.state_dict().items()},
-            "meta": dict(meta or {})}
+    return model_payload(rule.kind, rule.config(), rule.state_dict(), meta)
 
 
 def save_rule(rule: nn.Module, path: str | os.PathLike, meta: dict[str, Any] | None = None) -> None:
@@ -37,14 +36,11 @@ def save_rule(rule: nn.Module, path: str | os.PathLike, meta: dict[str, Any] | N
 
 def rule_from_payload(payload: Any, source: str = "<payload>", expected_kind: str | None = None) -> nn.Module:
     """Rebuild a learned rule from a loaded payload, validating format and architecture."""
-    if not isinstance(payload, dict) or payload.get("format") != RULE_FORMAT:
-        raise CheckpointError(f"{source!r} is not a learnt rule file (expected format {RULE_FORMAT!r})")
-    kind = payload.get("kind")
     registry = _registry()
+    payload = parse_model(payload, source, registry if expected_kind is None else [expected_kind])
+    kind = payload["kind"]
     if kind not in registry:
         raise CheckpointError(f"{source!r} holds a rule of unknown kind {kind!r}; expected one of {sorted(registry)}")
-    if expected_kind is not None and kind != expected_kind:
-        raise CheckpointError(f"{source!r} holds a {kind!r} rule; expected {expected_kind!r}")
     try:
         rule = registry[kind](**payload["config"])
     except TypeError as e:
