@@ -123,16 +123,36 @@ def test_every_experiment_has_a_tiny_budget():
     assert sorted(TINY) == sorted(EXPERIMENTS)
 
 
+def _run(name: str, out: Path, seed: int, hash_seed: int) -> tuple[list[dict], dict]:
+    return _rows(name, out, _start(name, out, seed, hash_seed))
+
+
+RUNS = (("a", 0, 1), ("b", 0, 2), ("c", 1, 3))   # (folder, --seed, PYTHONHASHSEED)
+TEST = "test_two_fresh_processes_give_identical_rows_and_another_seed_differs"
+
+
+@pytest.fixture(scope="module")
+def launched(request, tmp_path_factory):
+    """Every selected experiment's three runs, queued at once on 2 worker threads (one
+    subprocess each: the 2 cores stay busy across experiments); tests wait for their own."""
+    from concurrent.futures import ThreadPoolExecutor
+    names = sorted({item.callspec.params["name"] for item in request.session.items
+                    if getattr(item, "originalname", "") == TEST and hasattr(item, "callspec")})
+    root = tmp_path_factory.mktemp("repro")
+    pool = ThreadPoolExecutor(max_workers=2)
+    futures = {(n, tag): pool.submit(_run, n, root / n / tag, seed, hs) for n in names for tag, seed, hs in RUNS}
+    yield futures
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 @pytest.mark.parametrize("name", sorted(TINY))
-def test_two_fresh_processes_give_identical_rows_and_another_seed_differs(name, tmp_path):
-    a, b = _start(name, tmp_path / "a", 0, 1), _start(name, tmp_path / "b", 0, 2)   # concurrently: 2 cores
-    (rows_a, logs_a), (rows_b, logs_b) = _rows(name, tmp_path / "a", a), _rows(name, tmp_path / "b", b)
+def test_two_fresh_processes_give_identical_rows_and_another_seed_differs(name, launched):
+    (rows_a, logs_a), (rows_b, logs_b), (rows_c, logs_c) = (launched[(name, tag)].result() for tag, _, _ in RUNS)
     assert rows_a, f"{name}: no rows"
     if len(rows_a) == len(rows_b):
         assert rows_a == rows_b, next((x, y) for x, y in zip(rows_a, rows_b) if x != y)
     assert rows_a == rows_b
     assert logs_a == logs_b
-    rows_c, logs_c = _rows(name, tmp_path / "c", _start(name, tmp_path / "c", 1, 3))
     if name in SATURATED:
         assert logs_a and logs_c != logs_a
     else:
