@@ -15,8 +15,12 @@ TINY = ["--quick", "--no-progress", "--threads", "1", "--set", "tables=naval_pro
 def test_objective_snaps_user_style_suggestions_to_table_values():
     obj = HPOLibObjective("protein_structure", seed=0)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    previous = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    study.optimize(obj, n_trials=8)
+    try:
+        study.optimize(obj, n_trials=8)
+    finally:
+        optuna.logging.set_verbosity(previous)
     best = table_minimum("protein_structure")
     assert all(t.value >= best for t in study.trials)
     p = study.trials[0].params

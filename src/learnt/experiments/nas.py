@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from learnt.errors import ConfigError
 from learnt.experiments.base import Experiment, RunContext
 from learnt.experiments.results import stat_row
-from learnt.meta.stats import mean_ci95
+from learnt.meta.stats import mann_whitney_less, mean_ci95
 from learnt.nas import (Architecture, ArchitectureSearch, ChildConfig, SearchConfig, SearchSpace, decode_tokens,
                         make_backend, render_architecture, retrain, select, top_distinct)
 from learnt.seeding import derive_seed
@@ -113,10 +112,8 @@ def meta_train(cfg: NASDigitsConfig, ctx: RunContext) -> dict:
 
 
 def _p_greater(a, b) -> float:
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if np.all(a == a[0]) and np.all(b == a[0]):
-        return 1.0
-    return float(stats.mannwhitneyu(a, b, alternative="greater").pvalue)
+    """One-sided Mann-Whitney p for "``a`` tends to be larger than ``b``"."""
+    return mann_whitney_less(b, a)
 
 
 def evaluate(cfg: NASDigitsConfig, ctx: RunContext, searches: dict):

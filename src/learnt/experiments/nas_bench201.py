@@ -28,7 +28,7 @@ import numpy as np
 from learnt.errors import ConfigError
 from learnt.experiments.base import Experiment, RunContext
 from learnt.experiments.results import stat_row
-from learnt.meta.stats import mean_ci95
+from learnt.meta.stats import mann_whitney_less, mean_ci95
 from learnt.nas.bench201 import (DATASETS, Bench201Table, EvolutionConfig, ReinforceConfig,
                                  arch_string, decode, random_search, regularized_evolution, reinforce_search)
 from learnt.seeding import derive_seed
@@ -121,13 +121,6 @@ def meta_train(cfg: Bench201Config, ctx: RunContext) -> dict:
     return tune(cfg, ctx.seed, {cfg.tune_dataset: Bench201Table(cfg.tune_dataset)})
 
 
-def _p_less(a, b) -> float:
-    from scipy import stats
-    if np.allclose(a, a[0]) and np.allclose(b, a[0]):
-        return 1.0
-    return float(stats.mannwhitneyu(a, b, alternative="less").pvalue)
-
-
 def evaluate(cfg: Bench201Config, ctx: RunContext, tuned) -> tuple[list, dict, dict]:
     tuned = tuned if tuned is not None else meta_train(cfg, ctx)
     fns = {"controller": (reinforce_search, tuned["controller"]["chosen"]),
@@ -144,7 +137,7 @@ def evaluate(cfg: Bench201Config, ctx: RunContext, tuned) -> tuple[list, dict, d
         for q in cfg.report_at:
             col = {m: reg[m][:, q - 1] for m in METHODS}
             for m in METHODS:
-                p = {"p_vs": {o: _p_less(col["controller"], col[o]) for o in METHODS if o != m}} if m == "controller" else {}
+                p = {"p_vs": {o: mann_whitney_less(col["controller"], col[o]) for o in METHODS if o != m}} if m == "controller" else {}
                 rows.append(stat_row(m, d, f"regret@{q}", col[m], **p))
                 rows.append(stat_row(m, d, f"best_val_acc@{q}", table.optimum - col[m]))
         rows.append({"method": "table optimum", "setting": d, "metric": "best_val_acc", "mean": table.optimum,

@@ -53,6 +53,15 @@ def paired_wilcoxon_less(a, b) -> float:
     return float(_stats().wilcoxon(diff, alternative="less", zero_method="wilcox").pvalue)
 
 
+def mann_whitney_less(a, b) -> float:
+    """One-sided Mann-Whitney U p-value for "``a`` tends to be smaller than ``b``" (unpaired);
+    1.0 when both samples are one and the same constant (no evidence either way)."""
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    if np.all(a == a[0]) and np.all(b == a[0]):
+        return 1.0
+    return float(_stats().mannwhitneyu(a, b, alternative="less").pvalue)
+
+
 def finite_or_inf(x: np.ndarray) -> np.ndarray:
     """Replace NaN (and -inf) by +inf: a diverged run is the worst run."""
     x = np.asarray(x, np.float64)
