@@ -2,6 +2,7 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: demo test install clean bench
 
@@ -10,13 +11,19 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[test,bench]'
 	touch $(STAMP)
 
+# make test also installs the ray extra: the NAS search runs through a real two-worker Ray
+# backend in tests/nas/test_backends.py (make demo does not need it)
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install -q -c constraints.txt -e '.[test,bench,ray]'
+	touch $(TEST_STAMP)
+
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/learnt reproduce l2l-quadratic --quick --threads 1 --out runs/demo
 	$(BIN)/learnt evaluate lopt-suite --pretrained --quick --threads 1 --out runs/demo-lopt
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest tests
 
 bench: $(STAMP)

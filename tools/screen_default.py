@@ -58,9 +58,12 @@ def run(task, rule, seed: int, split: int, index: int):
 
 
 def screen_task(args) -> dict:
-    i, seed, variants = args
+    i, seed, variants, horizons = args
     torch.set_num_threads(1)
-    fam = build_family(dataclasses.replace(FamilyConfig(), heldout_objective=False))
+    fam_cfg = dataclasses.replace(FamilyConfig(), heldout_objective=False)
+    if horizons is not None:
+        fam_cfg = dataclasses.replace(fam_cfg, min_horizon=horizons[0], max_horizon=horizons[1])
+    fam = build_family(fam_cfg)
     task = fam.sample(make_generator(seed, "val", i, 0))
     scores = {lr: float(np.mean(run(task, adam(lr), seed, 1, i)[1])) for lr in GRID}
     best = min(scores, key=lambda k: (scores[k], k))
@@ -88,9 +91,13 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--variant", action="append", default=[])
     ap.add_argument("--out", default=None)
+    ap.add_argument("--horizons", type=int, nargs=2, default=None, metavar=("MIN", "MAX"),
+                    help="run lengths (log-uniform) instead of the family's 100-1000; the suite runs 1,000-3,000")
     a = ap.parse_args()
+    if a.horizons is not None and not 1 <= a.horizons[0] <= a.horizons[1]:
+        raise SystemExit(f"--horizons {a.horizons[0]} {a.horizons[1]}; expected 1 <= MIN <= MAX")
     variants = {v or "default": parse_variant(v) for v in (a.variant or [""])}
-    jobs = [(i, a.seed, variants) for i in range(a.tasks)]
+    jobs = [(i, a.seed, variants, a.horizons) for i in range(a.tasks)]
     if a.workers > 1:
         with ProcessPoolExecutor(a.workers) as ex:
             rows = list(ex.map(screen_task, jobs))
@@ -108,7 +115,7 @@ def main() -> None:
               f"median log10 ratio {summary[name]['median_log10_ratio']:+.2f}  diverged {summary[name]['diverged']}")
     if a.out:
         with open(a.out, "w") as fh:
-            json.dump({"tasks": rows, "summary": summary}, fh, indent=1)
+            json.dump({"command": " ".join(sys.argv), "tasks": rows, "summary": summary}, fh, indent=1)
 
 
 if __name__ == "__main__":

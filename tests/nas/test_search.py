@@ -59,10 +59,31 @@ def test_interrupted_search_resumes_to_the_same_history(tmp_path, local2):
 def test_a_checkpoint_of_another_search_is_refused(tmp_path):
     s = ArchitectureSearch(SPACE, "random", CFG, TINY_CHILD, seed=1, workdir=tmp_path)
     s.run(max_batches=1)
-    with pytest.raises(CheckpointError, match="another search"):
+    with pytest.raises(CheckpointError, match="another run: seed: 1 in the checkpoint, 2 here"):
         ArchitectureSearch(SPACE, "random", CFG, TINY_CHILD, seed=2, workdir=tmp_path)
     fresh = ArchitectureSearch(SPACE, "random", CFG, TINY_CHILD, seed=2, workdir=tmp_path, resume=False)
     assert fresh.next_batch == 0 and fresh.history == []
+
+
+def test_a_checkpoint_of_the_searchs_earlier_format_still_resumes(tmp_path):
+    from learnt.nas.search import LEGACY_FORMAT
+
+    full = ArchitectureSearch(SPACE, "controller", CFG, TINY_CHILD, seed=3)
+    full.run()
+    part = ArchitectureSearch(SPACE, "controller", CFG, TINY_CHILD, seed=3, workdir=tmp_path)
+    part.run(max_batches=2)
+    # the file the search wrote before it ran on the one loop (learnt.nas.search/1)
+    ident = part.identity()
+    ident["search"] = {**ident["search"], "batches": CFG.batches}
+    torch.save({"format": LEGACY_FORMAT, "identity": ident, "next_batch": part.next_batch,
+                "policy": part.policy.state_dict(), "optimizer": part.optimizer.state_dict(), "baseline": part.baseline,
+                "history": part.history, "batch_log": part.batch_log}, tmp_path / "checkpoint.pt")
+    (tmp_path / "log.jsonl").unlink()
+    resumed = ArchitectureSearch(SPACE, "controller", CFG, TINY_CHILD, seed=3, workdir=tmp_path)
+    assert resumed.next_batch == 2
+    resumed.run()
+    assert _comparable(resumed.history) == _comparable(full.history) and resumed.batch_log == full.batch_log
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["format"] == "learnt.nas.search/2"
 
 
 def test_failing_children_score_zero_and_the_search_goes_on(tmp_path):

@@ -24,6 +24,9 @@
 - torch.distributed ranks: only rank 0 validates (the score is broadcast), writes files and
   shows progress; rank 0 reads the checkpoint on resume and broadcasts it.
 
+A trainer without a learned model of its own (random search) passes an empty ``nn.Module``
+and ``optimizer=None``.
+
 A trainer subclasses it and supplies only what differs: :meth:`train_iteration` (one
 iteration's update, returning its log record), a ``validate(model)`` callable, its
 :meth:`identity` and its extra state (:meth:`extra_state` / :meth:`load_extra_state`).
@@ -51,7 +54,7 @@ log = logging.getLogger(__name__)
 
 #: config fields a resumed run may change: the budget and how often things happen (they do
 #: not change the numbers of the iterations both runs share)
-CADENCE_FIELDS = ("iterations", "episodes", "val_every", "checkpoint_every", "log_every")
+CADENCE_FIELDS = ("iterations", "episodes", "batches", "val_every", "checkpoint_every", "log_every")
 
 
 def run_identity(config: dict) -> dict:
@@ -117,7 +120,7 @@ class ResumableLoop:
     progress_desc: str = "train"
     max_consecutive_skips: int = 10
 
-    def _setup_loop(self, *, model: nn.Module, optimizer: torch.optim.Optimizer, total: int, checkpoint_every: int,
+    def _setup_loop(self, *, model: nn.Module, optimizer: torch.optim.Optimizer | None, total: int, checkpoint_every: int,
                     val_every: int | None = None, validate: Callable[[nn.Module], Any] | None = None,
                     direction: str = "min", out_dir: str | Path | None = None, progress: bool = True,
                     dist: dist_.DistInfo | None = None) -> None:
@@ -185,7 +188,8 @@ class ResumableLoop:
         atomic_torch_save({
             "format": self.checkpoint_format, "identity": json.dumps(_canonical(self.identity()), sort_keys=True),
             "iteration": self.iteration, self.model_key: self.model.state_dict(),
-            self.optimizer_key: self.optimizer.state_dict(), "best_state": best, "best_score": self.best_score,
+            self.optimizer_key: self.optimizer.state_dict() if self.optimizer is not None else None,
+            "best_state": best, "best_score": self.best_score,
             "best_iteration": self.best_iteration, "history": json.dumps(self.history), "skipped": self.skipped,
             "consecutive_skips": self.consecutive_skips, "log_records": self.log_records, **self.extra_state(),
         }, self.checkpoint_path)
@@ -222,7 +226,8 @@ class ResumableLoop:
                                   f"(run without resume to start over)")
         check_state_dict(self.model, ck[self.model_key], src)
         self.model.load_state_dict(ck[self.model_key])
-        self.optimizer.load_state_dict(ck[self.optimizer_key])
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(ck[self.optimizer_key])
         self.iteration = int(ck["iteration"])
         self.best_state = ck["best_state"]
         self.best_score, self.best_iteration = float(ck["best_score"]), int(ck["best_iteration"])

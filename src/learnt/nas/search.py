@@ -10,14 +10,18 @@ with ``b`` an exponential moving average of past rewards and ``R = (validation a
 children, child budget and depth schedule. Depth follows a curriculum: ``min_layers`` at
 first, ``+layer_step`` every ``curriculum_every`` batches, up to ``max_layers``.
 
-Every batch ends with an atomic checkpoint (policy, optimizer, baseline, batch index and the
-full history of architectures and rewards). Randomness is derived per batch from the seed
-(:func:`learnt.seeding.make_generator`), so a resumed search samples and trains exactly what
-an uninterrupted one would have.
+The search is a :class:`~learnt.meta.loop.ResumableLoop` (docs/architecture.md, "The one
+trainer"): one controller batch is one iteration, and every batch ends with an atomic
+checkpoint (policy, optimizer, baseline, batch index and the full history of architectures
+and rewards) and one line in ``workdir/log.jsonl``. Randomness is derived per batch from the
+seed (:func:`learnt.seeding.make_generator`), so a resumed search samples and trains exactly
+what an uninterrupted one would have. Checkpoints of the search's own earlier format
+(``learnt.nas.search/1``) still resume.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 from dataclasses import dataclass
@@ -25,10 +29,11 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
+from torch import nn
 
-from learnt.errors import CheckpointError, ConfigError, SearchFailedError
-from learnt.io import atomic_torch_save, safe_torch_load
+from learnt.errors import ConfigError, SearchFailedError
+from learnt.io import safe_torch_load
+from learnt.meta.loop import ResumableLoop, clipped_step, run_identity
 from learnt.nas.backends import Backend, SerialBackend
 from learnt.nas.child import ChildConfig, ChildJob, _load, train_child
 from learnt.nas.controller import Controller, UniformPolicy
@@ -37,7 +42,8 @@ from learnt.seeding import derive_seed, make_generator
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = "learnt.nas.search/1"
+CHECKPOINT_FORMAT = "learnt.nas.search/2"
+LEGACY_FORMAT = "learnt.nas.search/1"   # before the search ran on the one loop: still resumes
 
 
 @dataclass(frozen=True)
@@ -73,16 +79,22 @@ class SearchConfig:
         return min(self.max_layers, self.min_layers + self.layer_step * (batch // self.curriculum_every))
 
 
-class ArchitectureSearch:
+class ArchitectureSearch(ResumableLoop):
     """One search run (controller or random), resumable from ``workdir/checkpoint.pt``.
 
     With ``resume=True`` (default) an existing checkpoint in ``workdir`` is continued (it must
-    come from the same method, seed and configs); with ``resume=False`` it is overwritten.
+    come from the same method, seed and configs: the error names what differs); with
+    ``resume=False`` the search starts over and overwrites it. :attr:`history` holds one entry
+    per child (architecture tokens, validation accuracy, reward, attempts, error text),
+    :attr:`batch_log` one per controller batch.
 
     Example:
         >>> s = ArchitectureSearch(SearchSpace(), "controller", SearchConfig(batches=2), seed=0)  # doctest: +SKIP
         >>> history = s.run()                                                                    # doctest: +SKIP
     """
+
+    checkpoint_format = CHECKPOINT_FORMAT
+    model_key, optimizer_key = "policy", "optimizer"
 
     def __init__(self, space: SearchSpace, method: str, cfg: SearchConfig, child: ChildConfig = ChildConfig(), *,
                  seed: int = 0, backend: Backend | None = None, workdir: str | Path | None = None,
@@ -99,68 +111,57 @@ class ArchitectureSearch:
             except (ValueError, FileNotFoundError) as e:
                 raise ConfigError(f"search dataset {dataset!r}: {e}") from None
         self.space, self.method, self.cfg, self.child = space, method, cfg, child
-        self.seed, self.dataset, self.progress, self.train_fn = seed, dataset, progress, train_fn
+        self.seed, self.dataset, self.train_fn = seed, dataset, train_fn
         self.backend = backend if backend is not None else SerialBackend()
         self.workdir = Path(workdir) if workdir is not None else None
         if method == "controller":
             kwargs = {"seed": derive_seed(seed, "train", 0, 3), **(controller or {})}
             self.policy = Controller(space, **kwargs).to(device)
-            self.optimizer: torch.optim.Optimizer | None = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr)
+            optimizer: torch.optim.Optimizer | None = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr)
+            model: nn.Module = self.policy
         else:
-            self.policy, self.optimizer = UniformPolicy(space), None
+            self.policy, optimizer, model = UniformPolicy(space), None, nn.Module()
+        self.progress_desc = f"{method} search"
+        self._setup_loop(model=model, optimizer=optimizer, total=cfg.batches, checkpoint_every=1,
+                         out_dir=self.workdir, progress=progress)
         self.baseline: float | None = None
-        self.next_batch = 0
-        self.history: list[dict] = []
         self.batch_log: list[dict] = []
-        if resume and self.workdir is not None and (self.workdir / "checkpoint.pt").exists():
-            self._load(self.workdir / "checkpoint.pt")
+        # self.history (the loop's record list) holds one entry per child: there is no validation
+        if resume and self.checkpoint_path is not None and self.checkpoint_path.exists():
+            self.load_checkpoint()
 
-    # -- persistence -------------------------------------------------------------------
-    def _identity(self) -> dict:
+    # -- what the loop needs -----------------------------------------------------------
+    @property
+    def next_batch(self) -> int:
+        """Index of the next controller batch (= batches done)."""
+        return self.iteration
+
+    def identity(self) -> dict:
         return {"method": self.method, "seed": self.seed, "dataset": self.dataset,
-                "space": dataclasses.asdict(self.space), "search": dataclasses.asdict(self.cfg),
+                "space": dataclasses.asdict(self.space), "search": run_identity(dataclasses.asdict(self.cfg)),
                 "child": dataclasses.asdict(self.child)}
 
-    def state_dict(self) -> dict:
-        return {"format": CHECKPOINT_FORMAT, "identity": self._identity(), "next_batch": self.next_batch,
-                "policy": self.policy.state_dict() if isinstance(self.policy, Controller) else None,
-                "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
-                "baseline": self.baseline, "history": self.history, "batch_log": self.batch_log}
+    def extra_state(self) -> dict:
+        return {"baseline": self.baseline, "batch_log": self.batch_log}
 
-    def _load(self, path: Path) -> None:
+    def load_extra_state(self, ck: dict, source: str) -> None:
+        self.baseline, self.batch_log = ck["baseline"], list(ck["batch_log"])
+        log.info("resumed %s search at batch %d (%d children)", self.method, self.iteration, len(self.history))
+
+    def _read_checkpoint(self, path: Path):
         ck = safe_torch_load(path)
-        if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"{str(path)!r} is not a NAS search checkpoint (format {CHECKPOINT_FORMAT})")
-        if _jsonish(ck["identity"]) != _jsonish(self._identity()):
-            raise CheckpointError(f"{str(path)!r} belongs to another search (method, seed or config differ); "
-                                  "use a fresh output folder or the same settings")
-        if ck["policy"] is not None:
-            self.policy.load_state_dict(ck["policy"])
-            self.optimizer.load_state_dict(ck["optimizer"])
-        self.baseline, self.next_batch = ck["baseline"], ck["next_batch"]
-        self.history, self.batch_log = list(ck["history"]), list(ck["batch_log"])
-        log.info("resumed %s search at batch %d (%d children)", self.method, self.next_batch, len(self.history))
+        if isinstance(ck, dict) and ck.get("format") == LEGACY_FORMAT:   # the search's own earlier file
+            ident = dict(ck["identity"])
+            ident["search"] = run_identity(dict(ident["search"]))
+            ck = {"format": CHECKPOINT_FORMAT, "identity": json.dumps(ident, sort_keys=True, default=str),
+                  "iteration": ck["next_batch"], "policy": ck["policy"] or {}, "optimizer": ck["optimizer"],
+                  "best_state": ck["policy"] or {}, "best_score": math.inf, "best_iteration": -1,
+                  "history": list(ck["history"]), "baseline": ck["baseline"], "batch_log": ck["batch_log"]}
+        return ck
 
-    def save(self) -> None:
-        if self.workdir is not None:
-            atomic_torch_save(self.state_dict(), self.workdir / "checkpoint.pt")
-
-    # -- the loop ----------------------------------------------------------------------
-    def run(self, max_batches: int | None = None) -> list[dict]:
-        """Run the remaining batches (at most ``max_batches`` of them now); return the history."""
-        end = self.cfg.batches if max_batches is None else min(self.cfg.batches, self.next_batch + max_batches)
-        bar = tqdm(range(self.next_batch, end), desc=f"{self.method} search", disable=not self.progress,
-                   initial=self.next_batch, total=self.cfg.batches)
-        for b in bar:
-            self.step(b)
-            best = max((h["val_acc"] for h in self.history), default=0.0)
-            bar.set_postfix(best=f"{best:.3f}", baseline=f"{self.baseline:.3f}")
-        return self.history
-
-    def step(self, b: int) -> None:
-        """Controller batch ``b``: sample, train children, update the policy, checkpoint."""
-        if b != self.next_batch:
-            raise ValueError(f"batch {b} requested but the search is at batch {self.next_batch}")
+    def train_iteration(self, b: int) -> dict:
+        """Controller batch ``b``: sample, train children, update the policy (the loop
+        checkpoints and logs the returned record)."""
         cfg, m, L = self.cfg, self.cfg.batch_size, self.cfg.depth(b)
         with torch.no_grad():
             tokens, _, _ = self.policy(m, L, make_generator(self.seed, "train", b, 1))
@@ -185,9 +186,10 @@ class ArchitectureSearch:
             loss = -(adv * logp).mean() - cfg.entropy_weight * ent.mean()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.clip_norm)
-            self.optimizer.step()
+            norm = clipped_step(self.optimizer, self.policy.parameters(), cfg.clip_norm)
             stats.update(loss=float(loss.detach()), entropy=float(ent.detach().mean()))
+            if not (math.isfinite(stats["loss"]) and math.isfinite(norm)):
+                stats["skipped"] = True     # the policy update was discarded; the children stay in the history
         self.baseline = cfg.baseline_decay * self.baseline + (1 - cfg.baseline_decay) * mean_r
         for k, (a, o, acc, r) in enumerate(zip(archs, outcomes, accs, rewards)):
             self.history.append({
@@ -196,8 +198,31 @@ class ArchitectureSearch:
                 "params": int(o.value["params"]) if o.ok else 0,
                 "seconds": float(o.value["seconds"]) if o.ok else 0.0})
         self.batch_log.append(stats)
-        self.next_batch = b + 1
-        self.save()
+        best = max((h["val_acc"] for h in self.history if h["ok"]), default=0.0)
+        return {"iteration": b, **stats, "best_val_acc": best}
+
+    # -- the public loop ---------------------------------------------------------------
+    def train(self, resume: bool = False, until: int | None = None) -> list[dict]:
+        """The entry point every trainer has: run to ``until`` batches (default: all);
+        ``resume=True`` continues from the checkpoint and is an error without one."""
+        super().run(resume=resume, until=until)
+        return self.history
+
+    def run(self, max_batches: int | None = None) -> list[dict]:  # type: ignore[override]
+        """Run the remaining batches (at most ``max_batches`` of them now); return the history."""
+        end = self.cfg.batches if max_batches is None else min(self.cfg.batches, self.iteration + max_batches)
+        super().run(resume=False, until=end)
+        return self.history
+
+    def step(self, b: int) -> None:
+        """Controller batch ``b`` alone (it must be the next one), checkpointed."""
+        if b != self.iteration:
+            raise ValueError(f"batch {b} requested but the search is at batch {self.iteration}")
+        self.run(max_batches=1)
+
+    def save(self) -> None:
+        """Checkpoint now (the loop does so after every batch)."""
+        self.save_checkpoint()
 
     def architecture(self, entry: dict) -> Architecture:
         return decode_tokens(self.space, entry["tokens"])
@@ -219,11 +244,3 @@ def top_distinct(history: list[dict], k: int) -> list[dict]:
         if len(out) == k:
             break
     return out
-
-
-def _jsonish(x):
-    if isinstance(x, dict):
-        return {k: _jsonish(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonish(v) for v in x]
-    return x
