@@ -11,7 +11,7 @@ from typing import Any, Callable
 import torch
 
 from learnt.config import to_dict
-from learnt.experiments.results import environment, format_table, write_results
+from learnt.experiments.results import code_fingerprint, environment, format_table, write_results
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,8 @@ def run_experiment(exp: Experiment, cfg: Any, ctx: RunContext, trained: Any = No
     rows, curves, extra = exp.evaluate(cfg, ctx, trained)
     results = {"experiment": exp.name, "budget": ctx.budget, "seed": ctx.seed, "config": to_dict(cfg),
                "environment": environment(ctx.device), "wall_seconds": round(time.perf_counter() - t0, 2),
+               "code": code_fingerprint(sorted({exp.meta_train.__module__, exp.evaluate.__module__,
+                                                exp.config.__module__})),
                "rows": rows, "curves": curves, **extra}
     if info.world_size > 1:
         results["environment"]["world_size"] = info.world_size

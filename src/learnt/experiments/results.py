@@ -1,6 +1,8 @@
 """The one results format of the design (docs/architecture.md): ``results.json`` with long-format rows."""
 from __future__ import annotations
 
+import ast
+import hashlib
 import math
 import os
 import platform
@@ -20,6 +22,82 @@ def environment(device: str) -> dict[str, Any]:
     return {"learnt": __version__, "torch": torch.__version__.split("+")[0], "device": device,
             "threads": torch.get_num_threads(), "python": platform.python_version(),
             "machine": platform.machine()}
+
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]     # src/learnt
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of ``learnt`` module ``name`` (a package's ``__init__.py``), if any."""
+    parts = name.split(".")[1:]
+    if not parts:
+        return PACKAGE_ROOT / "__init__.py"
+    rel = Path(*parts)
+    for cand in (PACKAGE_ROOT / rel.with_suffix(".py"), PACKAGE_ROOT / rel / "__init__.py"):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def _imports(path: Path, name: str) -> set[str]:
+    """``learnt`` modules a source file imports (at any depth of the file; relative imports
+    resolved; ``from m import x`` names ``m.x`` where ``x`` is a submodule, ``m`` otherwise)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.split(".")[0] == "learnt"}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            if mod.split(".")[0] == "learnt":
+                subs = {f"{mod}.{a.name}" for a in node.names if _module_file(f"{mod}.{a.name}") is not None}
+                out |= subs
+                if len(subs) < len(node.names):     # some name comes from mod itself
+                    out.add(mod)
+    return out
+
+
+def code_fingerprint(modules: list[str]) -> dict[str, str]:
+    """``{path relative to the package: code digest}`` of every ``learnt`` source file the
+    given modules import, directly or through each other (followed statically, so modules a
+    function imports lazily count too; a parent package's ``__init__`` counts only where it is
+    imported by name). ``results.json`` records it as ``code``; ``tools/readme_results.py``
+    recomputes it to say which committed results come from code that has changed since."""
+    seen: dict[str, Path] = {}
+    todo = list(modules)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        path = _module_file(name)
+        if path is None:
+            continue
+        seen[name] = path
+        todo.extend(_imports(path, name))
+    return {str(p.relative_to(PACKAGE_ROOT)): _code_digest(p) for p in sorted(set(seen.values()))}
+
+
+def _code_digest(path: Path) -> str:
+    """Hash of a source file's syntax tree without docstrings: comments, docstrings and
+    formatting do not change what a run computes, so they do not make a result stale."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:16]
+
+
+def stale_files(code: dict[str, str]) -> list[str]:
+    """Files of a recorded :func:`code_fingerprint` whose code differs now (or that are gone)."""
+    return [rel for rel, digest in code.items()
+            if not (PACKAGE_ROOT / rel).is_file() or _code_digest(PACKAGE_ROOT / rel) != digest]
 
 
 def stat_row(method: str, setting: str, metric: str, values, **extra) -> dict[str, Any]:
