@@ -2,6 +2,8 @@
 # Meta-train the default learned optimizer in resumable chunks (1 thread; log in OUT/meta/log.jsonl).
 # Run it again after an interruption or at the next session: it resumes from OUT/meta/checkpoint.pt.
 #   tools/metatrain_default.sh [OUT] [extra learnt args...]
+# The run committed in results/lopt-suite/train started from the earlier initialisation
+# (decay_start 0.7); resume it with: tools/metatrain_default.sh results/lopt-suite/train --set controller.decay_start=0.7
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-results/lopt-suite/train}; shift || true

@@ -62,7 +62,7 @@ class ControllerConfig:
     cos_gain: float = 1.0
     cos_up: float = 0.1          # grow while the running gradient/momentum cosine is above this
     cos_down: float = 0.3        # shrink while it is below minus this
-    decay_start: float = 0.7
+    decay_start: float = 0.2     # flat to 20% of the horizon, then a cosine decay (tools/screen_default.py)
 
 
 def _train_default() -> MetaTrainConfig:

@@ -68,7 +68,7 @@ class AdamController(nn.Module):
                  hidden: int = 16, n_knots: int = 11, max_mult: float = 100.0, clip: float = 5.0,
                  lr: float = 1.0, total_steps: int | None = None, cos_gain: float = 1.0,
                  cos_up: float = 0.1, cos_down: float = 0.3, cos_decay: float = 0.9,
-                 decay_start: float = 0.7) -> None:
+                 decay_start: float = 0.2) -> None:
         super().__init__()
         if not base_lr > 0:
             raise ValueError(f"base_lr={base_lr!r}; expected > 0")
