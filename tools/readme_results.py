@@ -191,7 +191,10 @@ NOTES = {
                           "learn in the same 2,000 iterations (paper: 50.5%).",
     "imitation-blocks": "Success (%) by number of stages, unseen demonstrations, 50 scenes per held-out task (43 "
                         "held-out layouts, 140 training layouts). **Far below the paper's DAgger numbers** (94.9% "
-                        "at 2 stages, 77.0% at 4): 35.6% and 11.2% here. Held-out and training tasks score alike, "
+                        "at 2 stages, 77.0% at 4): 19.6% and 0% here with DAgger, 30.4% and 0% with behaviour cloning "
+                        "(this seeded rerun; the earlier, unseeded run of the same config gave DAgger 35.6% and "
+                        "11.2%, BC 19.2% and 2.8%: one training run of this size swings by more than the gap "
+                        "between the methods). Held-out and training tasks score alike, "
                         "so generalisation is not the bottleneck; the policy picks the right blocks and fails at "
                         "fine alignment, after 2,000 updates of a scaled-down network (hidden 64) on a CPU. The "
                         "block policy also gets an auxiliary loss on which block the expert moves (see the note).",
