@@ -32,8 +32,9 @@ NOTES = {
                   "1,000 steps (3,000 for `mlp-gelu-long3000`); baselines' learning rates tuned per problem on 2 "
                   "separate seeds over 7 log-spaced rates (Adam/AdamW 1e-4..1e-1, SGD-momentum 1e-3..1). The shipped "
                   "**default** is the hand-designed initialisation of `AdamController` (not meta-trained yet), told "
-                  "the horizon; its schedule decays from 20% of the run (chosen on the meta-training family, "
-                  "`docs/architecture.md`; the earlier default decayed from 70%). It reaches a final training loss at "
+                  "the horizon; its schedule decays from 20% of the run at these horizons (from 70% for runs of 250 "
+                  "steps or fewer; chosen on the meta-training family, `docs/architecture.md`; the earlier default "
+                  "decayed from 70% at every horizon). It reaches a final training loss at "
                   "or below tuned Adam's on **12 of 17** problems (all 5 seeds better, paired p = 0.031, the smallest "
                   "5 seeds allow, on 9 of them) and below Adam(1e-3)'s on **17 of 17**; no seed diverges. It loses to "
                   "tuned Adam on `mlp-relu-wide512` (2.4e-5 vs 9.3e-6), `mlp-gelu-long3000` (3.5e-5 vs 1.6e-5), "
@@ -42,7 +43,7 @@ NOTES = {
                   "by 0.10x** (the decay from 70% gave 1.23x, 14 of 17 won; 1.3-3.3x on the deep MLP, conv, recurrent "
                   "and transformer problems, about 1x on the five it loses and on `bag-of-embeddings`). Held out: test "
                   "loss at or below tuned Adam's on 10 of 17, test accuracy at or above on 11 of 14 classifiers "
-                  "(below on `mlp-elu-residual` 0.634 vs 0.658, `mlp-relu-depth6` 0.958 vs 0.967 and "
+                  "(below on `mlp-elu-residual` 0.634 vs 0.658, `mlp-relu-depth6` 0.957 vs 0.967 and "
                   "`conv-grouped-silu` 0.976 vs 0.983). "
                   "The shipped HRNN and L2L rules diverge (final loss above the initial) on 8 and 11 problems: they "
                   "only work on what they were trained on. Time per step is of the stacked K = 5 runs here; the "
@@ -50,7 +51,8 @@ NOTES = {
                   "`--set suite.workers=2` (two processes; the numbers do not depend on it). The wall time below is "
                   "of the pass that computed only the default: the baselines', HRNN's and L2L's runs are reused from "
                   "the per-method cache of a first pass the same day (61 min on 2 workers, machine shared with other "
-                  "runs).",
+                  "runs), so the default's time / step column compares a run on an idle machine with baselines "
+                  "timed on a loaded one; its whole-step cost is 1.3x Adam's at 1M parameters by the benchmark.",
     "l2l-quadratic": "The LSTM beats every tuned baseline on the paired test (p < 0.01 each); the mean is "
                      "dominated by a few ill-conditioned quadratics (hence the wide CIs), the median shows the "
                      "typical function.",

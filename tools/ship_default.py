@@ -22,7 +22,8 @@ else:
             "trained_on": "not meta-trained: the hand-designed initialisation (Adam directions, base lr 1e-2, "
                           "per-tensor step multipliers grown while the running gradient/momentum cosine is above "
                           "0.1 and shrunk while it is below -0.3, flat schedule then a cosine decay over the last "
-                          "80% of a known horizon; decay start chosen by tools/screen_default.py on the meta-training "
-                          "distribution at 1,000-2,000 steps, results/lopt-suite/design/)"}
+                          "80% of a known horizon of 1,000 steps or more, moving to the last 30% for runs of 250 steps "
+                          "or fewer; both ends chosen by tools/screen_default.py on the meta-training distribution, "
+                          "results/lopt-suite/design/)"}
 save_rule(rule, OUT, meta)
 print("wrote", OUT, meta)

@@ -33,7 +33,7 @@ def _random_controller(seed=0, **kw):
 
 def test_without_control_it_is_adam_times_the_schedule():
     """cos_gain=0 and the zero-initialised MLP: exactly Adam(base_lr) with the schedule."""
-    rule = AdamController(base_lr=3e-3, cos_gain=0.0, decay_start=0.5, total_steps=10)
+    rule = AdamController(base_lr=3e-3, cos_gain=0.0, decay_start=0.5, short_decay_start=0.5, total_steps=10)
     ref = adam(3e-3)
     params, _ = _inputs()
     s_rule, s_ref = rule.init(params), ref.init(params)
@@ -47,6 +47,27 @@ def test_without_control_it_is_adam_times_the_schedule():
         for k in params:
             clipped = v[k].clamp(-5 * 3e-3, 5 * 3e-3)
             torch.testing.assert_close(u[k], clipped * sched, atol=1e-9, rtol=1e-5)
+
+
+def test_short_runs_decay_later_long_runs_follow_the_knots():
+    rule = AdamController()          # knots decay from 20%; runs of <= 250 steps from 70%
+    p = torch.linspace(0, 1, 101)
+    with torch.no_grad():
+        long = rule.schedule(rule.schedule_progress(p, torch.tensor(3000.0)))
+        short = rule.schedule(rule.schedule_progress(p, torch.tensor(100.0)))
+        mid = rule.schedule(rule.schedule_progress(p, torch.tensor(500.0)))
+    torch.testing.assert_close(long, rule.schedule(p).detach())         # >= long_horizon: the knots as they are
+    first_below = lambda s: float(p[(s < 0.999).nonzero()[0, 0]])      # noqa: E731
+    assert first_below(long) == pytest.approx(0.21, abs=0.011)
+    assert first_below(short) == pytest.approx(0.71, abs=0.011)
+    assert 0.3 < first_below(mid) < 0.6
+    for s in (long, short, mid):                                       # same start and end, monotone decay
+        assert float(s[0]) == pytest.approx(1.0) and float(s[-1]) == pytest.approx(0.02, rel=1e-3)
+        assert bool((s[1:] <= s[:-1] + 1e-6).all())
+    with pytest.raises(ValueError, match="short_decay_start=1.0"):
+        AdamController(short_decay_start=1.0)
+    with pytest.raises(ValueError, match="short_horizon=2000"):
+        AdamController(short_horizon=2000)
 
 
 def test_steps_stay_within_the_bounds_whatever_the_controller_says():

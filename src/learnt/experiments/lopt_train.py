@@ -63,6 +63,8 @@ class ControllerConfig:
     cos_up: float = 0.1          # grow while the running gradient/momentum cosine is above this
     cos_down: float = 0.3        # shrink while it is below minus this
     decay_start: float = 0.2     # flat to 20% of the horizon, then a cosine decay (tools/screen_default.py)
+    short_decay_start: float = 0.7   # ... moving to 70% for runs of short_horizon steps or fewer
+    short_horizon: int = 250
 
 
 def _train_default() -> MetaTrainConfig:
@@ -88,7 +90,8 @@ class LoptTrainConfig:
 
 def build_controller(c: ControllerConfig) -> AdamController:
     return AdamController(base_lr=c.base_lr, hidden=c.hidden, n_knots=c.n_knots, max_mult=c.max_mult, clip=c.clip,
-                          cos_gain=c.cos_gain, cos_up=c.cos_up, cos_down=c.cos_down, decay_start=c.decay_start)
+                          cos_gain=c.cos_gain, cos_up=c.cos_up, cos_down=c.cos_down, decay_start=c.decay_start,
+                          short_decay_start=c.short_decay_start, short_horizon=c.short_horizon)
 
 
 def build_family(f: FamilyConfig) -> NetFamily:

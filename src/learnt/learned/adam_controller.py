@@ -68,7 +68,8 @@ class AdamController(nn.Module):
                  hidden: int = 16, n_knots: int = 11, max_mult: float = 100.0, clip: float = 5.0,
                  lr: float = 1.0, total_steps: int | None = None, cos_gain: float = 1.0,
                  cos_up: float = 0.1, cos_down: float = 0.3, cos_decay: float = 0.9,
-                 decay_start: float = 0.2) -> None:
+                 decay_start: float = 0.2, short_decay_start: float = 0.7, short_horizon: int = 250,
+                 long_horizon: int = 1000) -> None:
         super().__init__()
         if not base_lr > 0:
             raise ValueError(f"base_lr={base_lr!r}; expected > 0")
@@ -80,6 +81,12 @@ class AdamController(nn.Module):
                              "expected hidden >= 1, n_knots >= 2, max_mult >= 1, clip > 0")
         if not 0.0 <= cos_decay < 1.0:
             raise ValueError(f"cos_decay={cos_decay!r}; expected 0 <= cos_decay < 1")
+        for name, v in (("decay_start", decay_start), ("short_decay_start", short_decay_start)):
+            if not 0.0 <= v < 1.0:
+                raise ValueError(f"{name}={v!r}; expected 0 <= {name} < 1")
+        if not 1 <= short_horizon < long_horizon:
+            raise ValueError(f"short_horizon={short_horizon!r}, long_horizon={long_horizon!r}; "
+                             "expected 1 <= short_horizon < long_horizon")
         self.base_lr, self.beta1, self.beta2, self.eps = float(base_lr), float(beta1), float(beta2), float(eps)
         self.hidden, self.n_knots, self.max_mult, self.clip = int(hidden), int(n_knots), float(max_mult), float(clip)
         self.lr = float(lr)
@@ -96,6 +103,8 @@ class AdamController(nn.Module):
         # where the cosine sits slightly below 0 at any step size) leave it alone
         self.cos_gain0, self.cos_up0, self.cos_down0 = float(cos_gain), float(cos_up), float(cos_down)
         self.cos_decay, self.decay_start = float(cos_decay), float(decay_start)
+        self.short_decay_start, self.short_horizon = float(short_decay_start), int(short_horizon)
+        self.long_horizon = int(long_horizon)
         self.cos_gain = nn.Parameter(torch.tensor(float(cos_gain)))
         self.cos_up = nn.Parameter(torch.tensor(float(cos_up)))
         self.cos_down = nn.Parameter(torch.tensor(float(cos_down)))
@@ -105,7 +114,8 @@ class AdamController(nn.Module):
                 "hidden": self.hidden, "n_knots": self.n_knots, "max_mult": self.max_mult, "clip": self.clip,
                 "lr": self.lr, "total_steps": self.total_steps, "cos_gain": self.cos_gain0,
                 "cos_up": self.cos_up0, "cos_down": self.cos_down0, "cos_decay": self.cos_decay,
-                "decay_start": self.decay_start}
+                "decay_start": self.decay_start, "short_decay_start": self.short_decay_start,
+                "short_horizon": self.short_horizon, "long_horizon": self.long_horizon}
 
     # ------------------------------------------------------------------ state
     def init(self, params: Params, n_problems: int = 1, total_steps: int | None = None) -> State:
@@ -131,6 +141,23 @@ class AdamController(nn.Module):
         i = x.floor().clamp(max=self.n_knots - 2).long()
         w = x - i
         return torch.exp(self.knots[i] * (1 - w) + self.knots[i + 1] * w)
+
+    def schedule_progress(self, progress: Tensor, horizon: Tensor) -> Tensor:
+        """Where on the learned schedule a run of ``horizon`` steps is at ``progress``.
+
+        The knots describe a run of ``long_horizon`` steps or more, whose decay starts at
+        ``decay_start``. A shorter run decays later: its decay start moves (linearly in log
+        horizon) to ``short_decay_start`` at ``short_horizon`` steps and below, by stretching the
+        flat part of the schedule and compressing the decay (piecewise linear, no parameters).
+        The screens on the meta-training family chose both ends (docs/architecture.md)."""
+        lh = torch.log(horizon.to(progress.dtype).clamp_min(1))
+        a, b = math.log(self.short_horizon), math.log(self.long_horizon)
+        frac = ((b - lh) / (b - a)).clamp(0, 1)
+        d0 = self.decay_start
+        start = (d0 + (self.short_decay_start - d0) * frac).clamp(1e-6, 1 - 1e-6)
+        flat = d0 * progress / start
+        decay = d0 + (1 - d0) * (progress - start) / (1 - start)
+        return torch.where(progress < start, flat, decay)
 
     def _control(self, feats: Tensor, sched: Tensor) -> tuple[Tensor, Tensor]:
         """(n_tensors*K, F) features -> change of log multiplier, log step offset (both bounded).
@@ -175,7 +202,7 @@ class AdamController(nn.Module):
         b1, b2 = self.beta1, self.beta2
         bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
         mult = self.lr if lr is None else lr
-        sched = self.schedule(progress)
+        sched = self.schedule(self.schedule_progress(progress, horizon))
         new_state: State = {}
         stats, dirs, moments = [], [], []
         for k in names:
@@ -234,7 +261,7 @@ class AdamController(nn.Module):
         tf = float(t)
         bc1, bc2 = 1 - b1 ** tf, 1 - b2 ** tf
         mult = float(self.lr if lr is None else lr)
-        sched = self.schedule(progress)
+        sched = self.schedule(self.schedule_progress(progress, horizon.to(dev)))
         gs = [grads[k] for k in names]
         ms = [state[k]["exp_avg"] for k in names]
         vs = [state[k]["exp_avg_sq"] for k in names]
