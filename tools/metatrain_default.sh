@@ -3,9 +3,9 @@
 # Run it again after an interruption or at the next session: it resumes from OUT/meta/checkpoint.pt.
 #   tools/metatrain_default.sh [OUT] [extra learnt args...]
 # The run committed in results/lopt-suite/train started from the earlier initialisation
-# (decay_start 0.7, before the rule's config had the horizon-dependent decay start), so this
-# code refuses to resume it (the checkpoint names the differing rule config); its best state
-# still loads with learnt.learned.load_rule. New meta-training starts in a new OUT folder.
+# (decay_start 0.7, before the horizon-dependent decay start); resume it with
+#   tools/metatrain_default.sh results/lopt-suite/train --set controller.decay_start=0.7
+# New meta-training from the current initialisation starts in a new OUT folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-results/lopt-suite/train}; shift || true

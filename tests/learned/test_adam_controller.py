@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 
 import pytest
 import torch
 from torch import nn
 
+from learnt.errors import CheckpointError
 from learnt.functional import adam
 from learnt.learned import AdamController, load_rule, save_rule
 from learnt.meta import unroll
@@ -162,3 +164,36 @@ def test_save_load_round_trip_and_bad_config(tmp_path):
         AdamController(base_lr=0.0)
     with pytest.raises(ValueError, match="beta2"):
         AdamController(beta2=1.0)
+
+
+def test_files_and_checkpoints_from_before_the_horizon_warp_keep_their_behaviour(tmp_path):
+    """Configs without the warp's keys load as they ran then: one decay start at every horizon."""
+    import json
+
+    from learnt.meta import MetaTrainConfig, MetaTrainer
+    from learnt.tasks import QuadraticFamily
+
+    old = AdamController(decay_start=0.3)
+    save_rule(old, tmp_path / "old.pt", {})
+    payload = torch.load(tmp_path / "old.pt", weights_only=True)
+    for k in ("short_decay_start", "short_horizon", "long_horizon"):
+        del payload["config"][k]
+    torch.save(payload, tmp_path / "old.pt")
+    loaded = load_rule(tmp_path / "old.pt")
+    assert loaded.short_decay_start == 0.3       # no warp, as the file's rule ran
+
+    cfg = MetaTrainConfig(iterations=2, unroll_steps=4, truncation=2, checkpoint_every=1)
+    fam = QuadraticFamily(dim=3, n_problems=2)
+    MetaTrainer(AdamController(decay_start=0.7), fam, cfg, seed=0, out_dir=tmp_path / "run", progress=False).train()
+    ck_path = tmp_path / "run" / "checkpoint.pt"
+    ck = torch.load(ck_path, weights_only=True)
+    ident = json.loads(ck["identity"])
+    for k in ("short_decay_start", "short_horizon", "long_horizon"):
+        del ident["rule_config"][k]              # as the checkpoint was written before the warp
+    ck["identity"] = json.dumps(ident, sort_keys=True)
+    torch.save(ck, ck_path)
+    more = dataclasses.replace(cfg, iterations=3)
+    MetaTrainer(AdamController(decay_start=0.7), fam, more, seed=0, out_dir=tmp_path / "run", progress=False).train(resume=True)
+    with pytest.raises(CheckpointError, match="rule_config.short_decay_start: 0.7 in the checkpoint, 0.2 here"):
+        MetaTrainer(AdamController(decay_start=0.7, short_decay_start=0.2), fam, more, seed=0,
+                    out_dir=tmp_path / "run", progress=False).train(resume=True)

@@ -109,6 +109,15 @@ class AdamController(nn.Module):
         self.cos_up = nn.Parameter(torch.tensor(float(cos_up)))
         self.cos_down = nn.Parameter(torch.tensor(float(cos_down)))
 
+    @staticmethod
+    def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
+        """A config written before the horizon-dependent decay start, with the keys that
+        reproduce what it did then: the same decay start at every horizon."""
+        if "short_decay_start" in config:
+            return dict(config)
+        return {**config, "short_decay_start": config.get("decay_start", 0.7), "short_horizon": 250,
+                "long_horizon": 1000}
+
     def config(self) -> dict[str, Any]:
         return {"base_lr": self.base_lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
                 "hidden": self.hidden, "n_knots": self.n_knots, "max_mult": self.max_mult, "clip": self.clip,

@@ -42,7 +42,11 @@ def rule_from_payload(payload: Any, source: str = "<payload>", expected_kind: st
     if kind not in registry:
         raise CheckpointError(f"{source!r} holds a rule of unknown kind {kind!r}; expected one of {sorted(registry)}")
     try:
-        rule = registry[kind](**payload["config"])
+        cls = registry[kind]
+        config = payload["config"]
+        if hasattr(cls, "upgrade_config"):      # files written before the rule's config gained keys
+            config = cls.upgrade_config(config)
+        rule = cls(**config)
     except TypeError as e:
         raise CheckpointError(f"{source!r}: config {payload.get('config')!r} does not fit {kind!r} ({e})") from None
     check_state_dict(rule, payload["state_dict"], source)

@@ -168,6 +168,11 @@ class ResumableLoop:
         """The identity of a checkpoint written before identities were stored (None: unknown)."""
         return None
 
+    def upgrade_identity(self, stored: dict) -> dict:
+        """A stored identity as this code would write it for the same run (e.g. a rule config
+        that has since gained keys whose defaults reproduce the old behaviour)."""
+        return stored
+
     def on_finish(self) -> None:
         """Called after :meth:`run` reaches its stop (e.g. to write ``best.pt``)."""
 
@@ -219,6 +224,7 @@ class ResumableLoop:
                                   f"(format {ck.get('format') if isinstance(ck, dict) else type(ck).__name__!r})")
         stored = ck.get("identity")
         stored = json.loads(stored) if isinstance(stored, str) else self.legacy_identity(ck)
+        stored = self.upgrade_identity(stored) if stored is not None else None
         want = _canonical(self.identity())
         if stored is None or _canonical(stored) != want:
             diffs = ["no identity stored"] if stored is None else _differences(_canonical(stored), want)

@@ -142,6 +142,12 @@ class MetaTrainer(ResumableLoop):
         return {"kind": ck["kind"], "rule_config": ck["rule_config"], "seed": ck["seed"],
                 "config": run_identity(ck["config"])}
 
+    def upgrade_identity(self, stored: dict) -> dict:
+        upgrade = getattr(type(self.rule), "upgrade_config", None)
+        if upgrade is None or not isinstance(stored.get("rule_config"), dict) or stored.get("kind") != self.rule.kind:
+            return stored
+        return {**stored, "rule_config": upgrade(stored["rule_config"])}
+
     def extra_state(self) -> dict:
         return {"kind": self.rule.kind, "rule_config": self.rule.config(), "seed": self.seed,
                 "config": asdict(self.cfg), "world_size": self.dist.world_size}
