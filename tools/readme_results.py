@@ -52,7 +52,7 @@ NOTES = {
                   "of the pass that computed only the default: the baselines', HRNN's and L2L's runs are reused from "
                   "the per-method cache of a first pass the same day (61 min on 2 workers, machine shared with other "
                   "runs), so the default's time / step column compares a run on an idle machine with baselines "
-                  "timed on a loaded one; its whole-step cost is 1.3x Adam's at 1M parameters by the benchmark.",
+                  "timed on a loaded one; its whole-step cost is 1.4-1.5x Adam's at 1M parameters by the benchmark.",
     "l2l-quadratic": "The LSTM beats every tuned baseline on the paired test (p < 0.01 each); the mean is "
                      "dominated by a few ill-conditioned quadratics (hence the wide CIs), the median shows the "
                      "typical function.",
@@ -373,8 +373,7 @@ def section(name: str) -> str:
 #: committed results known to come from older code, from before results recorded their code
 #: (what changed; see issue 19: seeding everything from --seed)
 KNOWN_OLD = {n: "predates seeding every run from `--seed` (rerun pending)" for n in (
-    "hrnn-ensemble", "imitation-particle", "imitation-blocks", "l2l-conv", "l2l-mlp", "l2l-quadratic",
-    "l2l-quadratic-pes", "blackbox-gp")}
+    "hrnn-ensemble", "l2l-conv", "l2l-mlp", "blackbox-gp")}
 
 
 def freshness(name: str, res: dict) -> str:

@@ -32,7 +32,6 @@ import torch
 from torch import nn
 
 from learnt.errors import ConfigError, SearchFailedError
-from learnt.io import safe_torch_load
 from learnt.meta.loop import ResumableLoop, clipped_step, run_identity
 from learnt.nas.backends import Backend, SerialBackend
 from learnt.nas.child import ChildConfig, ChildJob, _load, train_child
@@ -149,7 +148,7 @@ class ArchitectureSearch(ResumableLoop):
         log.info("resumed %s search at batch %d (%d children)", self.method, self.iteration, len(self.history))
 
     def _read_checkpoint(self, path: Path):
-        ck = safe_torch_load(path)
+        ck = super()._read_checkpoint(path)
         if isinstance(ck, dict) and ck.get("format") == LEGACY_FORMAT:   # the search's own earlier file
             ident = dict(ck["identity"])
             ident["search"] = run_identity(dict(ident["search"]))
