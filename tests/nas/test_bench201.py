@@ -50,7 +50,9 @@ def test_the_experiment_refuses_a_bad_table_before_any_search(name, tmp_path, ca
 
 
 @pytest.mark.parametrize("method,cfg", [(random_search, None), (regularized_evolution, EvolutionConfig(10, 3)),
-                                        (reinforce_search, ReinforceConfig(lr=0.05, entropy_weight=0.003))])
+                                        (reinforce_search, ReinforceConfig(lr=0.05, entropy_weight=0.003)),
+                                        (reinforce_search, ReinforceConfig(lr=0.05, unique=8, elite_size=5,
+                                                                           elite_weight=1.0))])
 def test_every_method_queries_distinct_cells_and_reports_the_incumbents_regret(cifar10, method, cfg):
     t = method(cifar10, 60, 7, cfg)
     assert len(t.cells) == len(set(t.cells)) == len(t.regret) == 60
@@ -97,6 +99,50 @@ def test_the_controller_learns_the_operation_that_pays():
     assert t.regret[-1] < r.regret[-1]
 
 
+def test_unique_sampling_proposes_cells_the_search_has_not_seen(cifar10):
+    traces = {u: [reinforce_search(cifar10, 100, s, ReinforceConfig(lr=0.05, batch_size=4, unique=u)) for s in (0, 1)]
+              for u in (0, 8)}
+    assert all(len(t.cells) == 100 for t in traces[8])
+    assert sum(t.samples for t in traces[8]) <= 220             # at most a batch or so of repeats
+    assert sum(t.samples for t in traces[0]) >= 300             # the plain controller re-draws known cells
+
+
+def test_the_controller_scores_given_cells_with_the_log_probabilities_it_samples_them_with():
+    import torch
+    from learnt.nas.bench201 import CellController
+    ctl = CellController(ReinforceConfig(), seed=3)
+    toks, logp, ent = ctl(6, torch.Generator().manual_seed(0))
+    again, logp2, ent2 = ctl(6, None, given=toks)
+    assert torch.equal(again, toks) and torch.allclose(logp, logp2) and torch.allclose(ent, ent2)
+
+
+def test_elite_replay_raises_the_likelihood_of_the_best_cells_seen(cifar10):
+    """The search's own loss with the elite term, one step: the elite cells become likelier
+    (a sign error in the replay term would make them rarer)."""
+    import torch
+    from learnt.nas.bench201 import CellController, controller_loss
+    cfg = ReinforceConfig(lr=0.05, elite_size=5, elite_weight=1.0)
+    top = [int(i) for i in np.argsort(cifar10.mean)[-5:]]
+    elite = torch.tensor([decode(i) for i in top])
+    ctl = CellController(cfg, seed=0)
+    before = ctl(5, None, given=elite)[1].mean().item()
+    opt = torch.optim.Adam(ctl.parameters(), lr=cfg.lr)
+    zero = torch.zeros(1)
+    for _ in range(3):
+        loss = controller_loss(ctl, zero, zero, zero, top)       # no advantage, no entropy: the replay term
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert ctl(5, None, given=elite)[1].mean().item() > before + 0.5
+
+
+@pytest.mark.parametrize("kw", [{"elite_size": 5}, {"elite_weight": 1.0}, {"elite_size": -1, "elite_weight": 1.0},
+                                {"unique": -2}])
+def test_inconsistent_replay_settings_are_refused(kw):
+    with pytest.raises(ConfigError, match="elite_size|unique"):
+        ReinforceConfig(**kw)
+
+
 def test_quick_experiment_is_seeded_and_writes_p_values_and_a_plot(tmp_path):
     args = ["reproduce", "nas-bench201", "--quick", "--no-progress", "--threads", "1",
             "--set", "searches=4", "--set", "report_at=10,30", "--set", "select_at=30", "--set", "budget=30"]
@@ -105,10 +151,12 @@ def test_quick_experiment_is_seeded_and_writes_p_values_and_a_plot(tmp_path):
     a = json.loads((tmp_path / "a" / "results.json").read_text())
     b = json.loads((tmp_path / "b" / "results.json").read_text())
     assert a["rows"] == b["rows"]
-    ctl = [r for r in a["rows"] if r["method"] == "controller" and r["metric"] == "regret@30"]
+    ctl = [r for r in a["rows"] if r["method"] in ("controller", "controller-pqt") and r["metric"] == "regret@30"]
+    assert len(ctl) == 4
     assert {r["setting"] for r in ctl} == {"cifar10", "cifar100"} and all(set(r["p_vs"]) == {"evolution", "random"} for r in ctl)
     opt = {r["setting"]: r["mean"] for r in a["rows"] if r["method"] == "table optimum"}
     best = [r for r in a["rows"] if r["metric"] == "best_val_acc@30"]
     assert all(r["mean"] <= opt[r["setting"]] + 1e-9 for r in best)
     assert a["tuning"]["controller"]["chosen"]["lr"] in (0.01, 0.05)
+    assert a["tuning"]["controller-pqt"]["chosen"]["elite_weight"] in (0.3, 1.0)
     assert (tmp_path / "a" / "regret_vs_queries.png").exists()

@@ -4,14 +4,18 @@ evolution (Real et al. 2019) on the NAS-Bench-201 cell space, rewards from its t
 Protocol. Every method gets ``budget`` distinct cells per search; a query returns the
 validation accuracy of one of the cell's training seeds (the noise a real search sees); the
 incumbent is the best *observed* cell and its regret is the table optimum minus the cell's
-*mean* validation accuracy. The controller's and evolution's hyperparameters are tuned on the
+*mean* validation accuracy. Two controllers: the paper's (``controller``: REINFORCE with a
+baseline) and ours (``controller-pqt``, see :class:`PQTGrid`: the same LSTM and loss, querying
+only unseen cells and imitating the best cells seen). The controllers' and evolution's
+hyperparameters are tuned on the
 ``tune_dataset`` table (cifar10) over ``tune_searches`` searches with their own seeds (split
 ``val``), selected on the mean regret at ``select_at`` queries; the evaluation searches (split
 ``test``) then run on every table, cifar100 being transfer. Random search has nothing to tune.
 
 Rows per table and query count: regret and best mean validation accuracy found (mean ± 95%
 CI over searches) with one-sided Mann-Whitney U p-values (unpaired: searches of different
-methods share nothing but their index) for "the controller's regret is lower"; and the
+methods share nothing but their index) for "this controller's regret is lower" than evolution's
+and random search's; and the
 table's optimum. Only the cifar10 and cifar100 tables are accepted (the package's third
 table is reserved for independent evaluation).
 """
@@ -34,7 +38,8 @@ from learnt.nas.bench201 import (DATASETS, Bench201Table, EvolutionConfig, Reinf
 from learnt.seeding import derive_seed
 
 log = logging.getLogger(__name__)
-METHODS = ("controller", "evolution", "random")
+METHODS = ("controller", "controller-pqt", "evolution", "random")
+CONTROLLERS = ("controller", "controller-pqt")
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,24 @@ class ControllerGrid:
     def configs(self) -> list[ReinforceConfig]:
         return [dataclasses.replace(self.base, lr=lr, entropy_weight=ew, batch_size=bs)
                 for lr, ew, bs in itertools.product(self.lr, self.entropy_weight, self.batch_size)]
+
+
+@dataclass(frozen=True)
+class PQTGrid:
+    """The controller with two additions (our variant, not the paper's): it queries only cells it
+    has not seen (``unique``: a peaked policy then searches its mode's neighbourhood instead of
+    re-drawing cells it knows) and it also maximises the likelihood of the best ``elite_size``
+    cells seen so far (priority-queue training, Abolafia et al. 2018) beside the REINFORCE loss."""
+
+    lr: tuple[float, ...] = (0.02, 0.05, 0.1)
+    entropy_weight: tuple[float, ...] = (0.0, 0.01)
+    elite_size: tuple[int, ...] = (5, 10)
+    elite_weight: tuple[float, ...] = (0.3, 1.0, 3.0)
+    base: ReinforceConfig = field(default_factory=lambda: ReinforceConfig(batch_size=4, unique=8))
+
+    def configs(self) -> list[ReinforceConfig]:
+        return [dataclasses.replace(self.base, lr=lr, entropy_weight=ew, elite_size=k, elite_weight=w)
+                for lr, ew, k, w in itertools.product(self.lr, self.entropy_weight, self.elite_size, self.elite_weight)]
 
 
 @dataclass(frozen=True)
@@ -63,11 +86,12 @@ class Bench201Config:
     datasets: tuple[str, ...] = DATASETS
     tune_dataset: str = "cifar10"
     searches: int = 100                 # evaluation searches per method and table
-    tune_searches: int = 30             # tuning searches per candidate (other seeds)
+    tune_searches: int = 50             # tuning searches per candidate (other seeds)
     budget: int = 300                   # distinct cells per search
     report_at: tuple[int, ...] = (10, 20, 50, 100, 200, 300)
     select_at: tuple[int, ...] = (100, 200)
     controller: ControllerGrid = field(default_factory=ControllerGrid)
+    controller_pqt: PQTGrid = field(default_factory=PQTGrid)
     evolution: EvolutionGrid = field(default_factory=EvolutionGrid)
 
     def __post_init__(self) -> None:
@@ -83,7 +107,7 @@ class Bench201Config:
         if bad or not self.report_at or not self.select_at:
             raise ConfigError(f"report_at={self.report_at}, select_at={self.select_at}; expected non-empty query "
                               f"counts in 1..budget={self.budget}")
-        if not self.controller.configs() or not self.evolution.configs():
+        if not self.controller.configs() or not self.controller_pqt.configs() or not self.evolution.configs():
             raise ConfigError("empty tuning grid; expected at least one controller and one evolution setting")
 
 
@@ -91,6 +115,8 @@ def config(budget: str) -> Bench201Config:
     if budget == "quick":
         return Bench201Config(searches=10, tune_searches=3, budget=100, report_at=(10, 50, 100), select_at=(50, 100),
                               controller=ControllerGrid(lr=(0.01, 0.05), entropy_weight=(0.003,), batch_size=(4,)),
+                              controller_pqt=PQTGrid(lr=(0.02,), entropy_weight=(0.01,), elite_size=(5,),
+                                                     elite_weight=(0.3, 1.0)),
                               evolution=EvolutionGrid(population=(10,), sample=(3,)))
     return Bench201Config()
 
@@ -106,6 +132,7 @@ def tune(cfg: Bench201Config, seed: int, tables: dict[str, Bench201Table]) -> di
     cols = [q - 1 for q in cfg.select_at]
     out = {}
     for name, fn, grid in (("controller", reinforce_search, cfg.controller.configs()),
+                           ("controller-pqt", reinforce_search, cfg.controller_pqt.configs()),
                            ("evolution", regularized_evolution, cfg.evolution.configs())):
         scores = []
         for c in grid:
@@ -123,7 +150,11 @@ def meta_train(cfg: Bench201Config, ctx: RunContext) -> dict:
 
 def evaluate(cfg: Bench201Config, ctx: RunContext, tuned) -> tuple[list, dict, dict]:
     tuned = tuned if tuned is not None else meta_train(cfg, ctx)
+    missing = [m for m in ("controller", "controller-pqt", "evolution") if m not in tuned]
+    if missing:
+        raise ConfigError(f"the tuning record has no {missing}; it predates the controller-pqt row: rerun without --resume")
     fns = {"controller": (reinforce_search, tuned["controller"]["chosen"]),
+           "controller-pqt": (reinforce_search, tuned["controller-pqt"]["chosen"]),
            "evolution": (regularized_evolution, tuned["evolution"]["chosen"]), "random": (random_search, None)}
     seeds = [derive_seed(ctx.seed, "test", i) for i in range(cfg.searches)]
     rows, curves, best_cells = [], {}, {}
@@ -137,7 +168,8 @@ def evaluate(cfg: Bench201Config, ctx: RunContext, tuned) -> tuple[list, dict, d
         for q in cfg.report_at:
             col = {m: reg[m][:, q - 1] for m in METHODS}
             for m in METHODS:
-                p = {"p_vs": {o: mann_whitney_less(col["controller"], col[o]) for o in METHODS if o != m}} if m == "controller" else {}
+                p = ({"p_vs": {o: mann_whitney_less(col[m], col[o]) for o in ("evolution", "random")}}
+                     if m in CONTROLLERS else {})
                 rows.append(stat_row(m, d, f"regret@{q}", col[m], **p))
                 rows.append(stat_row(m, d, f"best_val_acc@{q}", table.optimum - col[m]))
         rows.append({"method": "table optimum", "setting": d, "metric": "best_val_acc", "mean": table.optimum,
@@ -145,7 +177,7 @@ def evaluate(cfg: Bench201Config, ctx: RunContext, tuned) -> tuple[list, dict, d
         best_cells[d] = arch_string(decode(table.best))
     extra = {"tuning": {m: {"chosen": dataclasses.asdict(t["chosen"]), "scores": t["scores"]} for m, t in tuned.items()},
              "optimal_cells": best_cells,
-             "p_test": "one-sided Mann-Whitney U, unpaired, controller regret < other method's"}
+             "p_test": "one-sided Mann-Whitney U, unpaired, the controller's regret < the other method's"}
     return rows, curves, extra
 
 
@@ -153,7 +185,7 @@ def plot(results: dict, out: Path) -> list[Path]:
     from matplotlib.figure import Figure
     curves = results.get("curves", {})
     fig = Figure(figsize=(5.5 * max(1, len(curves)), 4.2), dpi=110)
-    styles = {"controller": ("-", "tab:blue"), "evolution": ("-.", "tab:green"), "random": ("--", "tab:orange")}
+    styles = {"controller": ("-", "tab:blue"), "controller-pqt": ("-", "tab:purple"), "evolution": ("-.", "tab:green"), "random": ("--", "tab:orange")}
     for i, (d, by_method) in enumerate(curves.items()):
         ax = fig.add_subplot(1, len(curves), i + 1)
         for m, c in by_method.items():
@@ -161,7 +193,7 @@ def plot(results: dict, out: Path) -> list[Path]:
             mean = np.asarray(c["mean"], float)
             ci = np.nan_to_num(np.asarray(c["ci95"], float), nan=0.0, posinf=0.0)
             ls, color = styles.get(m, ("-", None))
-            ax.plot(x, mean, ls, color=color, label=m, lw=1.8 if m == "controller" else 1.4)
+            ax.plot(x, mean, ls, color=color, label=m, lw=1.8 if m in CONTROLLERS else 1.4)
             ax.fill_between(x, np.maximum(mean - ci, 1e-3), mean + ci, color=color, alpha=0.15, lw=0)
         ax.set_xscale("log")
         ax.set_yscale("log")

@@ -189,6 +189,10 @@ class ReinforceConfig:
     init_range: float = 0.1
     reward_power: float = 1.0    # reward = (accuracy / 100) ** power (Zoph & Le cube the accuracy: 3)
     normalize: bool = False      # divide the advantage by a running std of the rewards
+    rank_reward: bool = False    # reward = quantile of the observation among all observed so far
+    elite_size: int = 0          # top-k replay (priority-queue training): the k best cells seen ...
+    elite_weight: float = 0.0    # ... add elite_weight * their mean negative log-likelihood to the loss
+    unique: int = 0              # > 0: draw unique * batch_size cells, keep the first batch_size unseen ones
 
     def __post_init__(self) -> None:
         if self.hidden_size < 1 or self.num_layers < 1 or self.batch_size < 1:
@@ -197,6 +201,11 @@ class ReinforceConfig:
         if not self.lr > 0 or not 0 <= self.baseline_decay < 1 or not self.entropy_weight >= 0:
             raise ConfigError(f"controller lr={self.lr}, baseline_decay={self.baseline_decay}, "
                               f"entropy_weight={self.entropy_weight}; expected lr > 0, 0 <= decay < 1, weight >= 0")
+        if self.unique < 0:
+            raise ConfigError(f"controller unique={self.unique}; expected 0 (off) or a number of draws per cell >= 1")
+        if self.elite_size < 0 or not self.elite_weight >= 0 or (self.elite_weight > 0) != (self.elite_size > 0):
+            raise ConfigError(f"controller elite_size={self.elite_size}, elite_weight={self.elite_weight}; expected "
+                              "both 0 (no replay) or elite_size >= 1 with elite_weight > 0")
 
 
 def random_search(table: Bench201Table, budget: int, seed: int, cfg=None) -> Trace:
@@ -251,25 +260,68 @@ class CellController(nn.Module):
             for p in self.parameters():
                 p.copy_(torch.empty(p.shape).uniform_(-cfg.init_range, cfg.init_range, generator=g))
 
-    def forward(self, m: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Sample ``m`` cells: tokens (m, 6), log-prob (m,), entropy (m,)."""
+    def forward(self, m: int, g: torch.Generator | None, given: torch.Tensor | None = None,
+                temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sample ``m`` cells (or score the ``given`` (m, 6) cells): tokens (m, 6), log-prob (m,),
+        entropy (m,). ``temperature`` flattens the sampling distribution (log-probs and entropy
+        are then of the flattened one)."""
         H = self.cfg.hidden_size
         x = self.start.expand(m, H)
         state = [(x.new_zeros(m, H), x.new_zeros(m, H)) for _ in self.cells]
         toks, logp, ent = [], 0.0, 0.0
-        u = torch.rand(N_EDGES, m, 1, generator=g)
+        u = torch.rand(N_EDGES, m, 1, generator=g) if given is None else None
         for e in range(N_EDGES):
             for k, cell in enumerate(self.cells):
                 state[k] = cell(x, state[k])
                 x = state[k][0]
-            logits = torch.log_softmax(self.head(x), -1)
+            z = self.head(x)
+            logits = torch.log_softmax(z if temperature == 1.0 else z / temperature, -1)
             probs = logits.exp()
-            a = torch.searchsorted(probs.detach().cumsum(-1), u[e]).squeeze(1).clamp_max(len(OPS) - 1)
+            if given is None:
+                a = torch.searchsorted(probs.detach().cumsum(-1), u[e]).squeeze(1).clamp_max(len(OPS) - 1)
+            else:
+                a = given[:, e]
             logp = logp + logits.gather(1, a[:, None]).squeeze(1)
             ent = ent - (probs * logits).sum(-1)
             toks.append(a)
             x = self.embed(a)
         return torch.stack(toks, 1), logp, ent
+
+
+def _unseen_cells(ctl: CellController, cfg: ReinforceConfig, g: torch.Generator, seen: dict):
+    """Up to ``batch_size`` distinct cells not in ``seen``, from ``unique * batch_size`` draws of
+    the policy; where too few are new the draws repeat at twice the temperature (up to 8 times:
+    a peaked policy then searches its mode's neighbourhood). Log-probs and entropy are those of
+    the policy itself (temperature 1). All draws seen: the policy's own cells, repeats."""
+    keep: list[list[int]] = []
+    new: set[int] = set()
+    temp = 1.0
+    with torch.no_grad():
+        for _ in range(8):
+            for c in ctl(cfg.batch_size * cfg.unique, g, temperature=temp)[0].tolist():
+                k = encode(c)
+                if k not in seen and k not in new and len(keep) < cfg.batch_size:
+                    keep.append(c)
+                    new.add(k)
+            if len(keep) == cfg.batch_size:
+                break
+            temp *= 2.0
+    if not keep:
+        return ctl(cfg.batch_size, g)
+    return ctl(len(keep), None, given=torch.tensor(keep))
+
+
+def controller_loss(ctl: CellController, adv: torch.Tensor, logp: torch.Tensor, ent: torch.Tensor,
+                    elite: list[int]) -> torch.Tensor:
+    """REINFORCE with a baseline (``adv`` = reward - baseline) and an entropy bonus, plus, when
+    ``ctl.cfg.elite_size``, priority-queue training (Abolafia et al. 2018): the mean negative
+    log-likelihood of the ``elite`` cells (the best seen so far) weighted by ``elite_weight``."""
+    cfg = ctl.cfg
+    loss = -(adv * logp).mean() - cfg.entropy_weight * ent.mean()
+    if cfg.elite_size and elite:
+        _, elite_logp, _ = ctl(len(elite), None, given=torch.tensor([decode(i) for i in elite]))
+        loss = loss - cfg.elite_weight * elite_logp.mean()
+    return loss
 
 
 def reinforce_search(table: Bench201Table, budget: int, seed: int, cfg: ReinforceConfig | None = None) -> Trace:
@@ -283,9 +335,17 @@ def reinforce_search(table: Bench201Table, budget: int, seed: int, cfg: Reinforc
         baseline, var = None, 0.0
         stale = 0                 # proposals since the last new cell: a collapsed policy stops
         while not oracle.done and stale < 200:
-            toks, logp, ent = ctl(cfg.batch_size, g)
+            if cfg.unique:
+                toks, logp, ent = _unseen_cells(ctl, cfg, g, oracle.seen)
+            else:
+                toks, logp, ent = ctl(cfg.batch_size, g)
             before = len(oracle.seen)
-            rewards = torch.tensor([(oracle(encode(t)) / 100.0) ** cfg.reward_power for t in toks.tolist()])
+            accs = [oracle(encode(t)) for t in toks.tolist()]
+            if cfg.rank_reward:       # quantile among every distinct observation so far
+                seen = np.sort(np.fromiter(oracle.seen.values(), float))
+                rewards = torch.tensor([np.searchsorted(seen, a, side="right") / len(seen) for a in accs])
+            else:
+                rewards = torch.tensor([(a / 100.0) ** cfg.reward_power for a in accs])
             mean = float(rewards.mean())
             d = cfg.baseline_decay
             if baseline is None:
@@ -296,7 +356,8 @@ def reinforce_search(table: Bench201Table, budget: int, seed: int, cfg: Reinforc
             adv = rewards - baseline
             if cfg.normalize:
                 adv = adv / (var ** 0.5 + 1e-8)
-            loss = -(adv * logp).mean() - cfg.entropy_weight * ent.mean()
+            top = sorted(oracle.seen, key=oracle.seen.__getitem__, reverse=True)[:cfg.elite_size]
+            loss = controller_loss(ctl, adv, logp, ent, top)
             opt.zero_grad()
             loss.backward()
             opt.step()
