@@ -354,13 +354,6 @@ def p_table(rows: list[dict], prefix: str) -> list[str]:
     if not have:
         return []
     others = list(dict.fromkeys(o for r in have for o in r["p_vs"]))
-    methods = list(dict.fromkeys(r["method"] for r in have))
-    if len(methods) == 1:
-        out = ["", f"p-values of {methods[0]} < other (one-sided Mann-Whitney U, unpaired):", "",
-               "| setting | metric | " + " | ".join(others) + " |", "|---|---|" + "---|" * len(others)]
-        for r in have:
-            out.append(f"| {r['setting']} | {r['metric']} | " + " | ".join(f"{r['p_vs'].get(o, float('nan')):.2g}" for o in others) + " |")
-        return out
     out = ["", "p-values of the row's method < the column's (one-sided Mann-Whitney U, unpaired):", "",
            "| setting | metric | method | " + " | ".join(others) + " |", "|---|---|---|" + "---|" * len(others)]
     for r in have:

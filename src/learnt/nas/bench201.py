@@ -189,10 +189,9 @@ class ReinforceConfig:
     init_range: float = 0.1
     reward_power: float = 1.0    # reward = (accuracy / 100) ** power (Zoph & Le cube the accuracy: 3)
     normalize: bool = False      # divide the advantage by a running std of the rewards
-    rank_reward: bool = False    # reward = quantile of the observation among all observed so far
     elite_size: int = 0          # top-k replay (priority-queue training): the k best cells seen ...
     elite_weight: float = 0.0    # ... add elite_weight * their mean negative log-likelihood to the loss
-    unique: int = 0              # > 0: draw unique * batch_size cells, keep the first batch_size unseen ones
+    unique: int = 0              # > 0: query only unseen cells, from unique * batch_size draws (_unseen_cells)
 
     def __post_init__(self) -> None:
         if self.hidden_size < 1 or self.num_layers < 1 or self.batch_size < 1:
@@ -340,12 +339,7 @@ def reinforce_search(table: Bench201Table, budget: int, seed: int, cfg: Reinforc
             else:
                 toks, logp, ent = ctl(cfg.batch_size, g)
             before = len(oracle.seen)
-            accs = [oracle(encode(t)) for t in toks.tolist()]
-            if cfg.rank_reward:       # quantile among every distinct observation so far
-                seen = np.sort(np.fromiter(oracle.seen.values(), float))
-                rewards = torch.tensor([np.searchsorted(seen, a, side="right") / len(seen) for a in accs])
-            else:
-                rewards = torch.tensor([(a / 100.0) ** cfg.reward_power for a in accs])
+            rewards = torch.tensor([(oracle(encode(t)) / 100.0) ** cfg.reward_power for t in toks.tolist()])
             mean = float(rewards.mean())
             d = cfg.baseline_decay
             if baseline is None:
@@ -356,8 +350,9 @@ def reinforce_search(table: Bench201Table, budget: int, seed: int, cfg: Reinforc
             adv = rewards - baseline
             if cfg.normalize:
                 adv = adv / (var ** 0.5 + 1e-8)
-            top = sorted(oracle.seen, key=oracle.seen.__getitem__, reverse=True)[:cfg.elite_size]
-            loss = controller_loss(ctl, adv, logp, ent, top)
+            elite = (sorted(oracle.seen, key=oracle.seen.__getitem__, reverse=True)[:cfg.elite_size]
+                     if cfg.elite_size else [])
+            loss = controller_loss(ctl, adv, logp, ent, elite)
             opt.zero_grad()
             loss.backward()
             opt.step()
