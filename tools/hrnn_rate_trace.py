@@ -1,0 +1,64 @@
+"""Trace the shipped HRNN's learned learning rate on one of hrnn-generalization's problems.
+
+For each initial learning rate, run 500 steps on 8 stacked test problems and print the
+minibatch loss and the mean learned rate every 100 steps, then the loss on the next minibatch
+(docs/architecture.md quotes it).
+
+    python tools/hrnn_rate_trace.py "mlp sigmoid"
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+
+import torch
+
+from learnt import pretrained
+from learnt.experiments.hrnn import GEN_SETTINGS
+from learnt.seeding import make_generator
+
+
+def trace(rule, fam, steps: int = 500, every: int = 100) -> tuple[list[str], float]:
+    g = make_generator(0, "test", 0)
+    task = fam.sample(g, 8)
+    params = task.init_params(g)
+    state = rule.init(params, task.n_problems)
+    batches = task.batches("test", g)
+    out = []
+    for t in range(steps):
+        ps = {k: v.detach().requires_grad_() for k, v in params.items()}
+        loss = task.loss(ps, next(batches))
+        grads = dict(zip(ps, torch.autograd.grad(loss.sum(), list(ps.values()))))
+        with torch.no_grad():
+            upd, state = rule.update(grads, state, params)
+            params = {k: params[k] + upd[k] for k in params}
+        if t % every == 0:
+            rate = math.exp(torch.cat([state[k]["log_lr"].reshape(-1) for k in params]).mean().item())
+            out.append(f"step {t}: loss {loss.mean().item():.3g}, rate {rate:.2g}")
+    with torch.no_grad():
+        final = float(task.loss(params, next(batches)).mean())
+    return out, final
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("problem", choices=list(GEN_SETTINGS))
+    ap.add_argument("--lrs", type=float, nargs="+", default=[1e-5, 1e-4, 1e-3, 1e-2, 1e-1])
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    base = pretrained.load("hrnn", "cpu").eval()
+    fam = GEN_SETTINGS[a.problem]("cpu")
+    finals = []
+    for lr in a.lrs:
+        rule = copy.deepcopy(base)
+        rule.init_lr = lr
+        lines, final = trace(rule, fam)
+        finals.append(final)
+        print(f"initial lr {lr:g}: " + " | ".join(lines) + f" | final {final:.3g}", flush=True)
+    ok = [f for f in finals if math.isfinite(f)]
+    print(f"worst / best final loss over the lrs: {max(finals) / min(ok):.3g}" if ok else "every run diverged")
+
+
+if __name__ == "__main__":
+    main()
