@@ -83,10 +83,15 @@ NOTES = {
                      "same problems).",
     "hrnn-generalization": "Problems the HRNN never saw, for 2400 steps (10x its mean meta-training unroll), "
                            "with the user-facing initial learning rate 1e-3. **The HRNN loses here**: it is "
-                           "competitive only on the sigmoid MLP and blows up on ReLU, 2 layers and the conv net, "
-                           "far behind tuned Adam. The lr-robustness sweep shows why: 1e-3 is at the edge of its "
-                           "stable range on these problems, and our meta-training (1000 runs of ~240 steps, "
-                           "first-order, on a CPU) is far smaller than the paper's.",
+                           "competitive only on the sigmoid MLP (median 7e-7, but a mean of 2.1e-3 against tuned "
+                           "Adam's 1.0e-4: some runs stall) and ends at chance on ReLU (2.34), 2 layers (2.13) "
+                           "and the conv net (2.30), where tuned Adam reaches 8.8e-5, 7.8e-5 and 4.9e-6: it "
+                           "misses the issue's target (at or below tuned Adam) by four to six orders of magnitude. "
+                           "The lr-robustness sweep and `tools/hrnn_rate_trace.py` show why: its learned rate "
+                           "climbs by a fixed factor from any start (docs/architecture.md), 1e-3 is at the edge of "
+                           "its stable range on these problems, and our meta-training (1000 runs of ~240 steps, "
+                           "first-order, on a CPU) is far smaller than the paper's. This is the seeded rerun; the "
+                           "earlier unseeded run had the same picture (conv 16.7, i.e. above chance).",
     "hrnn-lr-robustness": "Final loss vs the initial learning rate (HRNN) or the learning rate (Adam, RMSprop) "
                           "on the digits sigmoid MLP. The HRNN is excellent from 1e-5 to 3e-4, where Adam and "
                           "RMSprop barely move, but breaks from 3e-3 up: its worst-to-best ratio over the "
