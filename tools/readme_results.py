@@ -172,7 +172,9 @@ NOTES = {
                        "cube; here 6 of 9 dimensions are categorical or integer, so the objective is piecewise constant "
                        "in the cube, and the proposer's first points are not space-filling once snapped. This is the "
                        "case for issue 15's new prior (mixed dimension types, plateaus, heavy tails) and a learned start. "
-                       "Times per suggestion were measured on a loaded machine.",
+                       "Times per suggestion were measured on a loaded machine. Rerun on the seeded code, every row "
+                       "is identical except one of GPSampler's (naval propulsion, regret at 50 trials: 0.418 vs "
+                       "0.404 before), the same nondeterminism of Optuna's GPSampler as in `blackbox-hpo`.",
     "nas-digits": "5 independent searches per method, 160 child trainings each (20 controller batches of 8, "
                   "2-epoch children, depth curriculum 2 -> 5 layers), same child budget for random search. The "
                   "controller finds clearly better validation accuracy (best found 0.965 vs 0.948, one-sided "
