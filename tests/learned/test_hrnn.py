@@ -124,6 +124,87 @@ def test_lr_bound_stops_the_runaway_rate_of_long_runs():
         HierarchicalRNN(lr_bound=0.5)
 
 
+def _seg_rms(t, n_problems):
+    return t.reshape(n_problems, -1).pow(2).mean(1).sqrt()
+
+
+def test_trust_region_bounds_each_tensor_step_relative_to_its_weights():
+    """With a huge learned rate the unguarded step is far larger than the weights; the trust
+    region caps each (tensor, problem) step RMS at rho * lr * max(weight RMS, floor), keeps
+    the direction, and leaves steps below the bound exactly as they were."""
+    torch.manual_seed(0)
+    K = 2
+    params = {"w": torch.randn(2 * K, 5) * torch.tensor([[1.0], [1.0], [0.1], [0.1]]), "b": torch.zeros(K * 3)}
+    grads = _grads(params)
+    big = dict(init_lr=1.0)
+    free = hrnn_factory(**big).eval()
+    guarded = copy.deepcopy(free)
+    guarded.max_rel_step = 0.05
+    with torch.no_grad():
+        u_free, _ = free.update(grads, free.init(params, n_problems=K), params)
+        u_g, _ = guarded.update(grads, guarded.init(params, n_problems=K), params, lr=0.5)
+        u_free_half, _ = free.update(grads, free.init(params, n_problems=K), params, lr=0.5)
+    for k in params:
+        w_rms = _seg_rms(params[k], K).clamp_min(1e-2)
+        bound = 0.05 * 0.5 * w_rms
+        got = _seg_rms(u_g[k], K)
+        assert (_seg_rms(u_free_half[k], K) > 2 * bound).all()          # the guard has work to do
+        torch.testing.assert_close(got, bound, rtol=1e-4, atol=0)        # ... and binds exactly
+        cos = torch.nn.functional.cosine_similarity(u_g[k].reshape(K, -1), u_free_half[k].reshape(K, -1), dim=1)
+        assert (cos > 1 - 1e-5).all()
+    # a bound that does not bind changes nothing
+    loose = copy.deepcopy(free)
+    loose.max_rel_step = 1e6
+    with torch.no_grad():
+        u_l, _ = loose.update(grads, loose.init(params, n_problems=K), params)
+    for k in params:
+        torch.testing.assert_close(u_l[k], u_free[k], rtol=1e-6, atol=0)
+
+
+def test_trust_region_keeps_a_runaway_rate_from_wrecking_small_weights():
+    """The biased readout of the lr_bound test drives the rate to its clip (lr 1). On a
+    quadratic whose solution has small weights (RMS 0.1), started near it, the unguarded rule
+    then takes steps larger than the weights and ends far from the solution, as the shipped
+    HRNN stalls at large rates; the guarded rule's steps stay relative to the weights and it
+    ends closer than it started."""
+    def biased(**kw):
+        rule = hrnn_factory(**kw)
+        with torch.no_grad():
+            rule.b_lr.fill_(0.5)
+            rule.lr_momentum_logit.fill_(-20.0)
+        return rule.eval()
+    g = torch.Generator().manual_seed(0)
+    target = 0.1 * torch.randn(50, generator=g)
+    start = target + 0.02 * torch.randn(50, generator=g)
+    err = {}
+    for name, kw in {"free": {}, "guarded": {"max_rel_step": 0.01}}.items():
+        torch.manual_seed(0)
+        rule, w = biased(**kw), start.clone()
+        state = rule.init({"w": w})
+        with torch.no_grad():
+            for _ in range(300):
+                upd, state = rule.update({"w": w - target}, state, {"w": w})
+                w = w + upd["w"]
+        err[name] = (w - target).norm().item()
+    start_err = (start - target).norm().item()
+    assert err["free"] > 5 * start_err
+    assert err["guarded"] < start_err
+
+
+def test_trust_region_config_round_trips_and_old_files_load_without_it(tmp_path):
+    rule = hrnn_factory(max_rel_step=0.03, rel_step_floor=1e-3)
+    save_rule(rule, tmp_path / "g.pt")
+    back = load_rule(tmp_path / "g.pt", expected_kind="hrnn")
+    assert (back.max_rel_step, back.rel_step_floor) == (0.03, 1e-3)
+    old = hrnn_factory().config()
+    del old["max_rel_step"], old["rel_step_floor"]
+    assert HierarchicalRNN.upgrade_config(old) == hrnn_factory().config()
+    for bad, match in [({"max_rel_step": 0.0}, "max_rel_step=0.0"), ({"max_rel_step": float("nan")}, "max_rel_step=nan"),
+                       ({"rel_step_floor": -1.0}, "rel_step_floor=-1.0")]:
+        with pytest.raises(ValueError, match=match):
+            HierarchicalRNN(**bad)
+
+
 def test_invalid_construction_is_a_clear_error():
     with pytest.raises(ValueError, match="init_lr=0"):
         HierarchicalRNN(init_lr=0)

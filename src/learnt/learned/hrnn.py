@@ -73,6 +73,14 @@ class HierarchicalRNN(nn.Module):
             ``[init / lr_bound, init * lr_bound]`` of the rate it started from: the guard
             against the run-away rate dynamics of long runs (the rate is an integrator of the
             RNN's outputs, so without a bound small biases compound over thousands of steps).
+        max_rel_step: when given (> 0), a relative trust region in the spirit of Adafactor's
+            update clipping: each tensor's step, per stacked problem, is scaled down so that its
+            RMS is at most ``max_rel_step * lr * max(RMS of the tensor, rel_step_floor)``. It is
+            differentiable (meta-training can learn with it on) and exact when it does not bind.
+            A guard against the learned rate's run-away: the rate has no restoring force, so a
+            bound relative to the parameters' own scale keeps any one step from wrecking them.
+        rel_step_floor: the smallest tensor RMS the trust region assumes (for tensors that start
+            at zero, such as biases).
 
     State per parameter (feature-major, n = numel): ``h`` (Hp, n), ``m``/``ms`` (S, n),
     ``log_lr``/``inp_decay``/``scl_decay`` (1, n), ``ht`` (Ht, K); and one entry
@@ -93,8 +101,14 @@ class HierarchicalRNN(nn.Module):
 
     def __init__(self, param_hidden: int = 10, tensor_hidden: int = 20, global_hidden: int = 20,
                  n_scales: int = 4, init_lr: float = 1e-3, init_lr_range: tuple[float, float] | None = None,
-                 lr: float = 1.0, max_log_lr: float = 0.0, lr_bound: float | None = None) -> None:
+                 lr: float = 1.0, max_log_lr: float = 0.0, lr_bound: float | None = None,
+                 max_rel_step: float | None = None, rel_step_floor: float = 1e-2) -> None:
         super().__init__()
+        if max_rel_step is not None and not (isinstance(max_rel_step, (int, float)) and max_rel_step > 0
+                                             and math.isfinite(max_rel_step)):
+            raise ValueError(f"max_rel_step={max_rel_step!r}; expected None or a finite number > 0")
+        if not (isinstance(rel_step_floor, (int, float)) and rel_step_floor > 0 and math.isfinite(rel_step_floor)):
+            raise ValueError(f"rel_step_floor={rel_step_floor!r}; expected a finite number > 0")
         if lr_bound is not None and not lr_bound >= 1.0:
             raise ValueError(f"lr_bound={lr_bound!r}; expected None or >= 1")
         if min(param_hidden, tensor_hidden, global_hidden, n_scales) < 1:
@@ -108,6 +122,8 @@ class HierarchicalRNN(nn.Module):
         self.n_scales, self.init_lr, self.lr, self.max_log_lr = n_scales, float(init_lr), float(lr), float(max_log_lr)
         self.init_lr_range = None if init_lr_range is None else (float(init_lr_range[0]), float(init_lr_range[1]))
         self.lr_bound = None if lr_bound is None else float(lr_bound)
+        self.max_rel_step = None if max_rel_step is None else float(max_rel_step)
+        self.rel_step_floor = float(rel_step_floor)
         S, Hp, Ht, Hg = n_scales, param_hidden, tensor_hidden, global_hidden
         n_in = 2 * S + 1
         self.param_rnn = GRULayer(n_in, Hp)
@@ -141,7 +157,14 @@ class HierarchicalRNN(nn.Module):
         return {"param_hidden": self.param_hidden, "tensor_hidden": self.tensor_hidden,
                 "global_hidden": self.global_hidden, "n_scales": self.n_scales, "init_lr": self.init_lr,
                 "init_lr_range": None if self.init_lr_range is None else list(self.init_lr_range),
-                "lr": self.lr, "max_log_lr": self.max_log_lr, "lr_bound": self.lr_bound}
+                "lr": self.lr, "max_log_lr": self.max_log_lr, "lr_bound": self.lr_bound,
+                "max_rel_step": self.max_rel_step, "rel_step_floor": self.rel_step_floor}
+
+    @staticmethod
+    def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
+        """A config written before the trust region, with the keys that reproduce what it did
+        then: no trust region."""
+        return {"max_rel_step": None, "rel_step_floor": 1e-2, **config}
 
     # ------------------------------------------------------------------ state
     def init(self, params: Params, n_problems: int = 1) -> State:
@@ -183,6 +206,18 @@ class HierarchicalRNN(nn.Module):
         return self._layouts[key]
 
     # ------------------------------------------------------------------ step
+    def _trust_region(self, step: Tensor, params: Params, names: list, mult, seg: Tensor, n_seg: int,
+                      counts: Tensor, eps: float) -> Tensor:
+        """Scale each (tensor, problem) segment of ``step`` (N,) so that its RMS is at most
+        ``max_rel_step * |mult| * max(RMS of the segment's parameters, rel_step_floor)``."""
+        w = torch.cat([params[k].detach().reshape(1, -1).to(step.dtype) for k in names], dim=1)
+        w_rms = torch.sqrt(_segment_mean(w * w, seg, n_seg, counts))[0]
+        s_rms = torch.sqrt(_segment_mean((step * step).unsqueeze(0), seg, n_seg, counts) + eps)[0]
+        scale_mult = mult.abs() if isinstance(mult, Tensor) else abs(float(mult))
+        bound = self.max_rel_step * scale_mult * w_rms.clamp_min(self.rel_step_floor)
+        factor = torch.clamp(bound / s_rms, max=1.0)
+        return step * factor[seg]
+
     def update(self, grads: Params, state: State, params: Params, *, lr=None, loss=None):
         names = [k for k in grads]
         if not names:
@@ -238,6 +273,8 @@ class HierarchicalRNN(nn.Module):
         new_log_lr = lrm * log_lr + (1 - lrm) * step_log_lr
         mult = self.lr if lr is None else lr
         step = -mult * torch.exp(step_log_lr[0] + self.step_offset) * delta
+        if self.max_rel_step is not None:
+            step = self._trust_region(step, params, names, mult, seg, n_seg, counts, eps)
         new_inp = torch.sigmoid(self.w_inp_decay @ h + self.b_inp_decay).unsqueeze(0)
         new_scl = torch.sigmoid(self.w_scl_decay @ h + self.b_scl_decay).unsqueeze(0)
 
