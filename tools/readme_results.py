@@ -93,10 +93,14 @@ NOTES = {
                            "first-order, on a CPU) is far smaller than the paper's. This is the seeded rerun; the "
                            "earlier unseeded run had the same picture (conv 16.7, i.e. above chance).",
     "hrnn-lr-robustness": "Final loss vs the initial learning rate (HRNN) or the learning rate (Adam, RMSprop) "
-                          "on the digits sigmoid MLP. The HRNN is excellent from 1e-5 to 3e-4, where Adam and "
-                          "RMSprop barely move, but breaks from 3e-3 up: its worst-to-best ratio over the "
-                          "whole span (4.4e3) is larger than Adam's (1.2e3), so the paper's claim holds only on the "
-                          "low side.",
+                          "on the digits sigmoid MLP. The shipped HRNN now runs with its relative trust region "
+                          "(`max_rel_step` 0.03, chosen on the meta-training family, docs/architecture.md): its "
+                          "final loss is 0.020-0.021 at every initial rate from 1e-5 to 1e-1, a worst-to-best "
+                          "ratio of **1.07 against Adam's 1.2e3** (the issue asks for 10x smaller; this is 1,000x). "
+                          "Read it honestly: the guard binds at almost every step, so it, not the initial rate, sets "
+                          "the step size, and tuned Adam's best (2.0e-3 at lr 0.1) is 10x below the HRNN's. Without "
+                          "the guard the same weights were excellent from 1e-5 to 3e-4 and broke from 3e-3 up "
+                          "(ratio 4.4e3).",
     "l2l-quadratic-pes": "The L2L LSTM meta-trained with persistent evolution strategies (no backpropagation through "
                          "the unroll; 500 iterations, 16 quadratics x 8 antithetic pairs, meta lr 1e-2) beside the "
                          "shipped BPTT rule on the same 100 test quadratics. PES's mean is inside the BPTT CI, but "
