@@ -19,7 +19,8 @@ def _ctx(out):
 
 
 def test_imitation_particle(tmp_path):
-    cfg = ParticleConfig(demos=60, hidden=8, train=TINY_TRAIN, landmarks=(2, 10), eval_episodes=5)
+    cfg = ParticleConfig(demos=60, hidden=8, train=TINY_TRAIN, lstm_hidden=12, lstm_train=TINY_TRAIN,
+                         landmarks=(2, 10), eval_episodes=5)
     res = run_experiment(IMITATION_PARTICLE, cfg, _ctx(tmp_path))
     rows = res["rows"]
     keys = {(r["method"], r["setting"]) for r in rows}
@@ -38,14 +39,19 @@ def test_imitation_particle(tmp_path):
     resumed = run_experiment(IMITATION_PARTICLE, cfg, dataclasses.replace(_ctx(tmp_path), resume=True))
     assert [r["mean"] for r in resumed["rows"]] == [r["mean"] for r in rows]
     # another learning rate: --resume refuses the old checkpoints, a plain run trains anew
-    other = dataclasses.replace(cfg, train=dataclasses.replace(TINY_TRAIN, lr=TINY_TRAIN.lr * 100))
+    faster = dataclasses.replace(TINY_TRAIN, lr=TINY_TRAIN.lr * 100)
+    other = dataclasses.replace(cfg, train=faster, lstm_train=faster)
     with pytest.raises(CheckpointError, match="was written for"):
         run_experiment(IMITATION_PARTICLE, other, dataclasses.replace(_ctx(tmp_path), resume=True))
     run_experiment(IMITATION_PARTICLE, other, _ctx(tmp_path))
     ck = torch.load(tmp_path / "meta" / "lstm" / "checkpoint.pt", weights_only=True)
     assert json.loads(ck["identity"])["config"]["lr"] == TINY_TRAIN.lr * 100
-    loaded = IMITATION_PARTICLE.load_trained(cfg, str(tmp_path))
+    loaded = IMITATION_PARTICLE.load_trained(other, str(tmp_path))
     assert set(loaded) == {"lstm", "lstm-attention", "final-attention"}
+    # the plain LSTM has its own size and budget; the attention rows share hidden / train
+    assert cfg.budget("lstm") == (12, TINY_TRAIN) and cfg.budget("final-attention") == (8, TINY_TRAIN)
+    sizes = {a: {tuple(v.shape) for v in pol.state_dict().values()} for a, pol in loaded.items()}
+    assert any(12 in shape for shape in sizes["lstm"]) and not any(12 in shape for shape in sizes["lstm-attention"])
 
 
 def test_imitation_blocks(tmp_path):
