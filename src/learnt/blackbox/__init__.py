@@ -18,6 +18,7 @@ from learnt.blackbox.benchmarks import (
 )
 from learnt.blackbox.gp import KERNELS, GPFunctionFamily, GPFunctions, kernel_matrix
 from learnt.blackbox.losses import LOSSES, expected_improvement, loss_ei, loss_oi, loss_sum
+from learnt.blackbox.prior import SearchSpaceFunctions, SearchSpacePrior
 from learnt.blackbox.pretrained import load_pretrained, pretrained_proposers
 from learnt.blackbox.proposer import LSTMProposer, Rollout, load_proposer
 from learnt.blackbox.sampler import LearnedSampler
@@ -28,5 +29,5 @@ __all__ = [
     "LOSSES", "expected_improvement", "loss_ei", "loss_oi", "loss_sum",
     "BlackBoxTrainConfig", "GPPrior", "GPQueryFamily", "QueryTask", "train_proposer",
     "BENCHMARKS", "Benchmark", "BenchmarkFamily", "PerturbedBenchmark", "get_benchmark", "reflect_into_cube",
-    "KERNELS", "GPFunctionFamily", "GPFunctions", "kernel_matrix",
+    "KERNELS", "GPFunctionFamily", "GPFunctions", "kernel_matrix", "SearchSpacePrior", "SearchSpaceFunctions",
 ]

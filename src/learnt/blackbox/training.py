@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from learnt.blackbox.gp import GPFunctionFamily, GPFunctions
+from learnt.blackbox.prior import SearchSpacePrior
 from learnt.blackbox.losses import get_loss, loss_ei, loss_oi, loss_sum
 from learnt.blackbox.proposer import LSTMProposer, Rollout
 from learnt.errors import ConfigError, NonFiniteError
@@ -46,8 +47,18 @@ class GPPrior:
     length_scale: tuple[float, float] = (0.1, 0.4)   # scaled by sqrt(d)
     signal_var: tuple[float, float] = (1.0, 1.0)
     n_features: int = 256
+    # "gp": smooth isotropic GP samples (the paper's prior; kernel, length_scale and
+    # signal_var above); "search-space": learnt.blackbox.prior.SearchSpacePrior's defaults
+    # (ARD, four kernels, grid / categorical dimensions, warps, plateaus, failure regions, noise)
+    kind: str = "gp"
 
-    def family(self, dim: int, n_functions: int) -> GPFunctionFamily:
+    def __post_init__(self) -> None:
+        if self.kind not in ("gp", "search-space"):
+            raise ConfigError(f"prior kind={self.kind!r}; expected 'gp' or 'search-space'")
+
+    def family(self, dim: int, n_functions: int):
+        if self.kind == "search-space":
+            return SearchSpacePrior(dim=dim, n_functions=n_functions, n_features=self.n_features)
         return GPFunctionFamily(dim=dim, kernel=self.kernel, length_scale_range=length_scale_range(dim, self.length_scale),
                                 signal_var_range=self.signal_var, n_features=self.n_features, n_functions=n_functions)
 
