@@ -57,6 +57,14 @@ def run(task, rule, seed: int, split: int, index: int):
     return res.losses.numpy(), finite_or_inf(final.numpy()), init.numpy()
 
 
+def map_tasks(fn, jobs: list, workers: int) -> list:
+    """``[fn(j) for j in jobs]``, in ``workers`` processes when more than one."""
+    if workers <= 1:
+        return [fn(j) for j in jobs]
+    with ProcessPoolExecutor(workers) as ex:
+        return list(ex.map(fn, jobs))
+
+
 def screen_task(args) -> dict:
     i, seed, variants, horizons = args
     torch.set_num_threads(1)
@@ -97,12 +105,7 @@ def main() -> None:
     if a.horizons is not None and not 1 <= a.horizons[0] <= a.horizons[1]:
         raise SystemExit(f"--horizons {a.horizons[0]} {a.horizons[1]}; expected 1 <= MIN <= MAX")
     variants = {v or "default": parse_variant(v) for v in (a.variant or [""])}
-    jobs = [(i, a.seed, variants, a.horizons) for i in range(a.tasks)]
-    if a.workers > 1:
-        with ProcessPoolExecutor(a.workers) as ex:
-            rows = list(ex.map(screen_task, jobs))
-    else:
-        rows = [screen_task(j) for j in jobs]
+    rows = map_tasks(screen_task, [(i, a.seed, variants, a.horizons) for i in range(a.tasks)], a.workers)
     summary = {}
     for name in variants:
         sp = [r["variants"][name]["speedup"] for r in rows]

@@ -17,7 +17,6 @@ import dataclasses
 import json
 import math
 import sys
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
@@ -27,7 +26,7 @@ from learnt.experiments.lopt_train import FamilyConfig, build_family
 from learnt.seeding import make_generator
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
-from screen_default import run  # noqa: E402
+from screen_default import map_tasks, run  # noqa: E402
 
 LRS = (1e-5, 1e-3, 1e-1)
 
@@ -82,12 +81,7 @@ def main() -> None:
     if a.max_horizon < 1:
         raise SystemExit(f"--max-horizon {a.max_horizon}; expected >= 1")
     rhos = [parse_rho(r) for r in a.rho]
-    jobs = [(i, a.seed, rhos, a.max_horizon) for i in range(a.tasks)]
-    if a.workers > 1:
-        with ProcessPoolExecutor(a.workers) as ex:
-            rows = list(ex.map(screen_task, jobs))
-    else:
-        rows = [screen_task(j) for j in jobs]
+    rows = map_tasks(screen_task, [(i, a.seed, rhos, a.max_horizon) for i in range(a.tasks)], a.workers)
     summary = {}
     for rho in map(str, rhos):
         spreads = [r["rho"][rho]["log10_worst_over_best"] for r in rows]

@@ -52,7 +52,7 @@ class ParticleConfig:
         iterations=2000, batch_pairs=32, states_per_pair=16, checkpoint_every=250, log_every=100))
     # The plain LSTM must carry the whole demonstration in its state (nothing attends back to
     # it), and at the attention rows' budget it does not learn at all (0.5% at 10 landmarks):
-    # it gets its own, larger network and budget (results/imitation-particle/README's note).
+    # it gets its own, larger network and budget (the README's imitation-particle note).
     lstm_hidden: int = 256
     lstm_train: ImitationTrainConfig = field(default_factory=lambda: ImitationTrainConfig(
         iterations=11000, batch_pairs=128, states_per_pair=16, checkpoint_every=250, log_every=500))
@@ -68,7 +68,6 @@ class ParticleConfig:
             raise ValueError(f"train_colours={self.train_colours}: expected 1 to {P.N_COLOURS - 1}")
         for k in self.landmarks:
             P.check_landmarks(k)
-
 
     def budget(self, arch: str) -> tuple[int, ImitationTrainConfig]:
         """(hidden size, training config) of one architecture."""
