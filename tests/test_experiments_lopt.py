@@ -1,12 +1,13 @@
 """lopt-suite and the default optimizer's meta-training end to end on tiny budgets."""
 import json
+import math
 
 import pytest
 import torch
 
 from learnt.cli import main
 from learnt.experiments.lopt_suite import PROBLEMS, steps_to_reach, summary_rows
-from learnt.learned import load_rule
+from learnt.learned import load_rule, save_rule
 from learnt.tasks.net_family import NetFamily
 
 COMMON = ["--quick", "--no-progress", "--device", "cpu"]
@@ -132,3 +133,28 @@ def test_the_hrnn_meta_trains_on_the_same_networks_and_joins_the_suite(tmp_path)
     assert main(["evaluate", "lopt-suite", "--checkpoint", str(out), "--out", str(suite), *COMMON, *SUITE]) == 0
     methods = {r["method"] for r in json.loads((suite / "results.json").read_text())["rows"]}
     assert {"default", "hrnn-trained"} <= methods
+
+
+def test_hrnn_warm_start_takes_the_shipped_weights_and_this_runs_lr_dynamics(tmp_path):
+    import learnt.pretrained
+    from learnt.experiments.lopt_train import HRNNNetsConfig, LoptTrainConfig, build_rule
+    shipped = learnt.pretrained.load("hrnn")
+    rule = build_rule(LoptTrainConfig(rule="hrnn", hrnn=HRNNNetsConfig(warm_start="hrnn", max_rel_step=0.05)))
+    for k, v in shipped.state_dict().items():
+        assert torch.equal(rule.state_dict()[k], v), k
+    cfg = rule.config()
+    assert cfg["max_rel_step"] == 0.05 and cfg["lr_bound"] == 100.0
+    assert cfg["max_log_lr"] == pytest.approx(math.log(0.1)) and shipped.config()["max_log_lr"] == 0.0
+    cold = build_rule(LoptTrainConfig(rule="hrnn"))
+    assert not torch.equal(cold.state_dict()["param_rnn.w_x"], rule.state_dict()["param_rnn.w_x"])
+    assert cold.config()["max_rel_step"] == 0.03
+    # a file works as well as a name; anything else is a one-line error naming the value
+    save_rule(rule, tmp_path / "r.pt")
+    again = build_rule(LoptTrainConfig(rule="hrnn", hrnn=HRNNNetsConfig(warm_start=str(tmp_path / "r.pt"))))
+    assert torch.equal(again.state_dict()["param_rnn.w_x"], rule.state_dict()["param_rnn.w_x"])
+    with pytest.raises(ValueError, match="warm_start='nope'"):
+        build_rule(LoptTrainConfig(rule="hrnn", hrnn=HRNNNetsConfig(warm_start="nope")))
+    with pytest.raises(ValueError, match="warm_start='default'.*HierarchicalRNN"):
+        build_rule(LoptTrainConfig(rule="hrnn", hrnn=HRNNNetsConfig(warm_start="default")))
+    with pytest.raises(ValueError, match="max_rel_step=-1"):
+        HRNNNetsConfig(max_rel_step=-1.0)

@@ -20,7 +20,7 @@ import torch
 
 from learnt.experiments.base import RunContext
 from learnt.io import atomic_json_dump
-from learnt.learned import AdamController, HierarchicalRNN, save_rule
+from learnt.learned import AdamController, HierarchicalRNN, load_rule, save_rule
 from learnt.meta.objectives import floored_log_ratio
 from learnt.meta.trainer import MetaTrainConfig, MetaTrainer, init_state
 from learnt.meta.unroll import unroll
@@ -50,6 +50,14 @@ class HRNNNetsConfig:
     init_lr_high: float = 1e-2
     max_lr: float = 0.1          # clip of every coordinate's learned lr (the shipped HRNN allowed 1.0)
     lr_bound: float | None = 100.0   # each rate stays within this factor of where it started (None: off)
+    max_rel_step: float | None = 0.03    # the relative trust region, on while meta-training (shipped value)
+    warm_start: str | None = None    # start from this rule's weights: a shipped name ("hrnn") or a rule file
+
+    def __post_init__(self) -> None:
+        if self.max_rel_step is not None and not (self.max_rel_step > 0 and math.isfinite(self.max_rel_step)):
+            raise ValueError(f"hrnn.max_rel_step={self.max_rel_step!r}; expected None or a finite number > 0")
+        if not (self.max_lr > 0 and math.isfinite(self.max_lr)):
+            raise ValueError(f"hrnn.max_lr={self.max_lr!r}; expected a finite number > 0")
 
 
 @dataclass(frozen=True)
@@ -141,9 +149,31 @@ def make_validator(cfg: LoptTrainConfig, seed: int):
 def build_rule(cfg: LoptTrainConfig):
     if cfg.rule == "hrnn":
         h = cfg.hrnn
-        return HierarchicalRNN(init_lr=h.init_lr, init_lr_range=(h.init_lr_low, h.init_lr_high),
-                               max_log_lr=math.log(h.max_lr), lr_bound=h.lr_bound)
+        kw = dict(init_lr=h.init_lr, init_lr_range=(h.init_lr_low, h.init_lr_high), max_log_lr=math.log(h.max_lr),
+                  lr_bound=h.lr_bound, max_rel_step=h.max_rel_step)
+        if h.warm_start is None:
+            return HierarchicalRNN(**kw)
+        start = _warm_start_rule(h.warm_start)
+        rule = HierarchicalRNN(**{**start.config(), **kw})   # its network sizes, this run's lr dynamics
+        rule.load_state_dict(start.state_dict())
+        return rule
     return build_controller(cfg.controller)
+
+
+def _warm_start_rule(source: str) -> HierarchicalRNN:
+    """The rule ``hrnn.warm_start`` names: a shipped rule's name, else a path to a rule file."""
+    from learnt import pretrained
+    from pathlib import Path
+    if source in pretrained.available():
+        rule = pretrained.load(source)
+    elif Path(source).is_file():
+        rule = load_rule(source)
+    else:
+        raise ValueError(f"hrnn.warm_start={source!r}; expected a shipped rule name {pretrained.available()} "
+                         "or the path of a rule file")
+    if not isinstance(rule, HierarchicalRNN):
+        raise ValueError(f"hrnn.warm_start={source!r} is a {type(rule).__name__}; expected a HierarchicalRNN")
+    return rule
 
 
 def meta_train(cfg: LoptTrainConfig, ctx: RunContext):
