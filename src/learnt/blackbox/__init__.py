@@ -1,5 +1,5 @@
-"""Learned black-box optimization (Chen et al. 2017): an LSTM proposer meta-trained on
-GP-prior functions (:mod:`~learnt.blackbox.training`), usable as an Optuna sampler
+"""Learned black-box optimization (Chen et al. 2017): an LSTM proposer, or a set (attention)
+proposer over the whole history, meta-trained on GP-prior functions (:mod:`~learnt.blackbox.training`), usable as an Optuna sampler
 (:class:`LearnedSampler`), with the paper's benchmark functions.
 
 Functions (GP samples and perturbed benchmarks) are called as ``fns(x)`` with x (K, d) -> (K,) or (K, T, d) -> (K, T), are
@@ -22,10 +22,11 @@ from learnt.blackbox.prior import SearchSpaceFunctions, SearchSpacePrior
 from learnt.blackbox.pretrained import load_pretrained, pretrained_proposers
 from learnt.blackbox.proposer import LSTMProposer, Rollout, load_proposer
 from learnt.blackbox.sampler import LearnedSampler
+from learnt.blackbox.set_proposer import SetProposer
 from learnt.blackbox.training import BlackBoxTrainConfig, GPPrior, GPQueryFamily, QueryTask, train_proposer
 
 __all__ = [
-    "LearnedSampler", "LSTMProposer", "Rollout", "load_proposer", "load_pretrained", "pretrained_proposers",
+    "LearnedSampler", "LSTMProposer", "SetProposer", "Rollout", "load_proposer", "load_pretrained", "pretrained_proposers",
     "LOSSES", "expected_improvement", "loss_ei", "loss_oi", "loss_sum",
     "BlackBoxTrainConfig", "GPPrior", "GPQueryFamily", "QueryTask", "train_proposer",
     "BENCHMARKS", "Benchmark", "BenchmarkFamily", "PerturbedBenchmark", "get_benchmark", "reflect_into_cube",

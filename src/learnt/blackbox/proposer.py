@@ -281,14 +281,22 @@ class LSTMProposer(nn.Module):
         return Rollout(torch.stack(xs, 1)[:, :, :width], torch.stack(ys, 1))
 
 
-def load_proposer(path, map_location: str = "cpu") -> LSTMProposer:
-    """Load a proposer saved with :func:`learnt.learned.save_rule` (clear errors otherwise)."""
+def proposer_classes() -> dict[str, type]:
+    """The proposer kinds a model file may hold: the paper's LSTM and the set (attention) proposer."""
+    from learnt.blackbox.set_proposer import SetProposer
+    return {LSTMProposer.kind: LSTMProposer, SetProposer.kind: SetProposer}
+
+
+def load_proposer(path, map_location: str = "cpu") -> nn.Module:
+    """Load a proposer (either kind) saved with :func:`learnt.learned.save_rule` (clear errors otherwise)."""
     src = str(path)
-    payload = read_model(path, [PROPOSER_KIND], map_location)
+    classes = proposer_classes()
+    payload = read_model(path, list(classes), map_location)
+    kind = payload["kind"]
     try:
-        model = LSTMProposer(**payload["config"])
+        model = classes[kind](**payload["config"])
     except (TypeError, ConfigError) as e:
-        raise CheckpointError(f"{src!r}: config {payload.get('config')!r} does not fit {PROPOSER_KIND!r} ({e})") from None
+        raise CheckpointError(f"{src!r}: config {payload.get('config')!r} does not fit {kind!r} ({e})") from None
     check_state_dict(model, payload["state_dict"], src)
     model.load_state_dict(payload["state_dict"])
     model.meta = dict(payload.get("meta", {}))

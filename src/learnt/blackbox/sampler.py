@@ -43,6 +43,7 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from learnt.blackbox.proposer import DESIGN_LEN, Y_CLIP, LSTMProposer
+from learnt.blackbox.set_proposer import NumpySetProposer, SetProposer
 from learnt.blackbox.space import decode, encode
 
 log = logging.getLogger(__name__)
@@ -80,9 +81,11 @@ class LearnedSampler(BaseSampler):
     """An Optuna sampler driven by a meta-learned LSTM proposer (Chen et al. 2017).
 
     Args:
-        proposer: an :class:`~learnt.blackbox.proposer.LSTMProposer`, the name of a shipped
-            proposer (see :func:`learnt.blackbox.pretrained_proposers`) or a path to a saved one;
-            None uses the default shipped proposer.
+        proposer: an :class:`~learnt.blackbox.proposer.LSTMProposer` or a
+            :class:`~learnt.blackbox.set_proposer.SetProposer`, the name of a shipped proposer
+            (see :func:`learnt.blackbox.pretrained_proposers`) or a path to a saved one; None
+            uses the default shipped proposer. An LSTM replays the history (memoised); a set
+            proposer reads the whole history at every suggestion.
         horizon: number of trials the proposer handles; later trials go to ``fallback``.
             Default: the horizon the proposer was meta-trained for (100).
         fallback: sampler for everything the proposer does not handle (see the module
@@ -90,12 +93,12 @@ class LearnedSampler(BaseSampler):
         seed: seed of the default fallback sampler. (The proposer itself is deterministic.)
     """
 
-    def __init__(self, proposer: LSTMProposer | str | None = None, *, horizon: int | None = None,
+    def __init__(self, proposer: LSTMProposer | SetProposer | str | None = None, *, horizon: int | None = None,
                  fallback: BaseSampler | None = None, seed: int | None = None) -> None:
         if proposer is None or isinstance(proposer, str):
             proposer = _load(proposer)
-        if not isinstance(proposer, LSTMProposer):
-            raise TypeError(f"proposer={proposer!r}; expected an LSTMProposer, a shipped name or a path")
+        if not isinstance(proposer, (LSTMProposer, SetProposer)):
+            raise TypeError(f"proposer={proposer!r}; expected an LSTMProposer, a SetProposer, a shipped name or a path")
         # a copy: the caller's module keeps its device and train/eval mode
         self.proposer = copy.deepcopy(proposer).cpu().eval()
         meta_h = getattr(proposer, "meta", {}).get("horizon", 100)
@@ -109,7 +112,7 @@ class LearnedSampler(BaseSampler):
         # against the trial it stands for: a collision costs a re-encoding, never a wrong history
         self._memo: OrderedDict[tuple, _Replay] = OrderedDict()
         self._encoded: OrderedDict[tuple, dict[int, tuple]] = OrderedDict()
-        self._np: _NumpyProposer | None = None
+        self._np: _NumpyProposer | NumpySetProposer | None = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ Optuna API
@@ -189,8 +192,18 @@ class LearnedSampler(BaseSampler):
 
     def propose(self, done: list[tuple], pending: list[tuple], dim: int, key: tuple = ()) -> torch.Tensor:
         """The next query (d,) in [0, 1]^d after finished trials ``done`` = [(number, coords, y)]
-        (in order) and pending coordinates ``pending``: a replay through the proposer."""
+        (in order) and pending coordinates ``pending``: a replay through the proposer (an LSTM),
+        or one pass over the whole history (a set proposer)."""
         fast = self._fast()
+        if isinstance(fast, NumpySetProposer):
+            md = self.proposer.max_dim
+            rows = [e[1] for e in done] + list(pending)
+            x = np.zeros((len(rows), md))
+            for i, coords in enumerate(rows):
+                x[i, :len(coords)] = coords
+            y = np.array([e[2] for e in done] + [0.0] * len(pending), dtype=np.float64)
+            finished = np.arange(len(rows)) < len(done)
+            return torch.from_numpy(fast.propose(x, y, finished, dim)[:dim].copy())
         with self._lock:
             memo = self._memo.get(key)
             if memo is not None:
@@ -211,9 +224,10 @@ class LearnedSampler(BaseSampler):
             state = fast.advance(state, coords, 0.0, False)
         return torch.from_numpy(state.u[:dim].copy())
 
-    def _fast(self) -> "_NumpyProposer":
+    def _fast(self) -> "_NumpyProposer | NumpySetProposer":
         if self._np is None:
-            self._np = _NumpyProposer(self.proposer)
+            m = self.proposer
+            self._np = NumpySetProposer(m) if isinstance(m, SetProposer) else _NumpyProposer(m)
         return self._np
 
 
@@ -311,6 +325,6 @@ def _live_trials(study: Study) -> list[FrozenTrial]:
     return study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING), use_cache=True)
 
 
-def _load(name: str | None) -> LSTMProposer:
+def _load(name: str | None) -> LSTMProposer | SetProposer:
     from learnt.blackbox.pretrained import load_pretrained
     return load_pretrained(name)

@@ -28,8 +28,8 @@ import optuna
 import torch
 
 from learnt.blackbox import (
-    BenchmarkFamily, BlackBoxTrainConfig, LearnedSampler, LSTMProposer, load_pretrained, load_proposer,
-    pretrained_proposers, train_proposer,
+    BenchmarkFamily, BlackBoxTrainConfig, LearnedSampler, LSTMProposer, SetProposer, load_pretrained,
+    load_proposer, pretrained_proposers, train_proposer,
 )
 from learnt.errors import ConfigError
 from learnt.experiments.base import Experiment, RunContext
@@ -44,10 +44,27 @@ BASELINES = ("random", "tpe", "gp", "cmaes")
 
 @dataclass(frozen=True)
 class ProposerConfig:
+    """The proposer to meta-train: ``arch`` "lstm" (Chen et al.'s LSTM, ``hidden`` wide) or
+    "set" (:class:`~learnt.blackbox.set_proposer.SetProposer`, tokens ``hidden`` wide with
+    ``heads`` attention heads); ``layers`` LSTM layers or transformer blocks."""
+
     max_dim: int = 10
     hidden: int = 64
     layers: int = 2
     incumbent: bool = True
+    arch: str = "lstm"
+    heads: int = 4
+
+    def __post_init__(self) -> None:
+        if self.arch not in ("lstm", "set"):
+            raise ConfigError(f"proposer.arch={self.arch!r}; expected 'lstm' or 'set'")
+        if self.arch == "set" and not self.incumbent:
+            raise ConfigError("proposer.incumbent=False with arch='set'; the set proposer always uses the incumbent head")
+
+    def build(self):
+        if self.arch == "set":
+            return SetProposer(max_dim=self.max_dim, width=self.hidden, heads=self.heads, layers=self.layers)
+        return LSTMProposer(max_dim=self.max_dim, hidden=self.hidden, layers=self.layers, incumbent=self.incumbent)
 
 
 @dataclass(frozen=True)
@@ -316,7 +333,7 @@ def gp_meta_train(cfg: BlackBoxGPConfig, ctx: RunContext) -> dict[str, LSTMPropo
         # one initialisation per loss (seeding by len(loss) gave "oi" and "ei" the same weights)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(ctx.seed, "train", 0, *map(ord, loss)))
-            model = LSTMProposer(**dataclasses.asdict(cfg.proposer)).to(cfg.device)
+            model = cfg.proposer.build().to(cfg.device)
         out = ctx.out / f"meta-{loss}"
         resume = ctx.resume and (out / "checkpoint.pt").exists()
         res = train_proposer(model, dataclasses.replace(cfg.train, loss=loss), seed=ctx.seed, out_dir=out,
