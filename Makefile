@@ -12,9 +12,12 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # make test also installs the ray extra: the NAS search runs through a real two-worker Ray
-# backend in tests/nas/test_backends.py (make demo does not need it)
+# backend in tests/nas/test_backends.py (make demo does not need it); and the oldest Optuna
+# the package declares, on its own, for tests/blackbox/test_optuna_oldest.py
+OPTUNA_OLDEST := $(shell sed -n 's/.*"optuna>=\([0-9.]*\)".*/\1/p' pyproject.toml)
 $(TEST_STAMP): $(STAMP)
 	$(BIN)/pip install -q -c constraints.txt -e '.[test,bench,ray]'
+	$(BIN)/pip install -q --no-deps --upgrade --target $(VENV)/optuna-oldest 'optuna==$(OPTUNA_OLDEST)'
 	touch $(TEST_STAMP)
 
 install: $(STAMP)

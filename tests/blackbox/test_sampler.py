@@ -1,12 +1,13 @@
-"""LearnedSampler: Optuna's own conformance suites, equivalence with the batched rollout,
-pending trials, fallbacks, and several worker processes on one storage."""
+"""LearnedSampler: equivalence with the batched rollout, pending trials, fallbacks, and several
+worker processes on one storage. Optuna's own conformance suites are in
+test_sampler_conformance.py; test_optuna_oldest.py reruns this file under the oldest Optuna
+the package supports."""
 import subprocess
 import sys
 
 import optuna
 import pytest
 import torch
-from optuna.testing.pytest_samplers import BasicSamplerTestCase, RelativeSamplerTestCase, SingleOnlySamplerTestCase
 
 from learnt.blackbox import GPFunctionFamily, LearnedSampler, LSTMProposer
 from learnt.learned import save_rule
@@ -18,12 +19,6 @@ def _proposer(max_dim=4, seed=0):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return LSTMProposer(max_dim=max_dim, hidden=16)
-
-
-class TestConformance(BasicSamplerTestCase, RelativeSamplerTestCase, SingleOnlySamplerTestCase):
-    @pytest.fixture
-    def sampler(self):
-        return lambda: LearnedSampler(_proposer(), seed=0)
 
 
 def _gp(dim, seed=0):
@@ -131,7 +126,10 @@ import sys, optuna, torch
 torch.set_num_threads(1)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 from optuna.storages import JournalStorage
-from optuna.storages.journal import JournalFileBackend
+try:
+    from optuna.storages.journal import JournalFileBackend
+except ImportError:                     # Optuna < 4
+    from optuna.storages import JournalFileStorage as JournalFileBackend
 from learnt.blackbox import LearnedSampler
 storage = JournalStorage(JournalFileBackend(sys.argv[1]))
 study = optuna.load_study(study_name="s", storage=storage, sampler=LearnedSampler(sys.argv[2]))
@@ -141,7 +139,10 @@ study.optimize(lambda t: (t.suggest_float("x", -2, 2) - 0.5) ** 2 + t.suggest_in
 
 def test_two_worker_processes_share_one_journal_storage(tmp_path):
     from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
+    try:
+        from optuna.storages.journal import JournalFileBackend
+    except ImportError:                 # Optuna < 4
+        from optuna.storages import JournalFileStorage as JournalFileBackend
     path = str(tmp_path / "journal.log")
     save_rule(_proposer(), tmp_path / "p.pt")
     optuna.create_study(study_name="s", storage=JournalStorage(JournalFileBackend(path)))
