@@ -30,8 +30,9 @@ def _history(n, dim, max_dim=5, k=1, seed=0):
     return x, y
 
 
-def test_proposal_is_invariant_to_the_order_of_the_history():
-    m = _random_proposer()
+@pytest.mark.parametrize("fourier", [0, 6])
+def test_proposal_is_invariant_to_the_order_of_the_history(fourier):
+    m = _random_proposer(fourier=fourier)
     x, y = _history(12, 3)
     fin = torch.ones(12, dtype=torch.bool)
     mask = m.mask(3, 1, x)
@@ -92,9 +93,9 @@ def test_untrained_proposer_ignores_the_history_and_fills_the_space():
     assert gaps.min() > rand_gaps.median()      # better spread than most uniform random designs
 
 
-@pytest.mark.parametrize("n,dim,pending", [(0, 3, 0), (1, 1, 0), (6, 5, 2), (40, 2, 3)])
-def test_numpy_path_equals_torch(n, dim, pending):
-    m = _random_proposer(seed=n)
+@pytest.mark.parametrize("n,dim,pending,fourier", [(0, 3, 0, 0), (1, 1, 0, 4), (6, 5, 2, 0), (40, 2, 3, 8)])
+def test_numpy_path_equals_torch(n, dim, pending, fourier):
+    m = _random_proposer(seed=n, fourier=fourier)
     x, y = _history(n, dim, seed=n)
     fin = torch.arange(n) < n - pending
     with torch.no_grad():
@@ -155,6 +156,8 @@ def test_bad_configs_are_one_line_errors():
         SetProposer(width=10, heads=4)
     with pytest.raises(ConfigError, match="width=0"):
         SetProposer(width=0)
+    with pytest.raises(ConfigError, match="fourier=-1"):
+        SetProposer(fourier=-1)
     with pytest.raises(ConfigError, match="proposer.arch='gru'"):
         ProposerConfig(arch="gru")
     assert isinstance(ProposerConfig(arch="set", hidden=16).build(), SetProposer)

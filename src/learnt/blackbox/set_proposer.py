@@ -44,6 +44,7 @@ from learnt.blackbox.proposer import DESIGN_LEN, Y_CLIP, Rollout
 from learnt.errors import ConfigError
 
 SET_KIND = "bbo-set"
+GRAD_STD_FLOOR = 0.1     # the standardised results' gradient is at most 10x the raw results'
 PROGRESS_CAP = 200       # the query token's counts saturate here (the meta-training horizons are <= 200)
 
 
@@ -92,6 +93,11 @@ def history_features(x: Tensor, y: Tensor, finished: Tensor, mask: Tensor) -> tu
     std = torch.sqrt(var + 1e-12).clamp_min(1e-6)
     many = cnt >= 2
     z = torch.where(fin & many, ((yd - mean) / std).clamp(-Y_CLIP, Y_CLIP), torch.zeros_like(yd))
+    if z.requires_grad:
+        # the value as computed; the gradient of a plain rescaling by a bounded 1 / std, so that
+        # near-equal results (plateaus, failure regions) do not send 1 / std ~ 1e6 into BPTT
+        gain = 1.0 / std.detach().clamp_min(GRAD_STD_FLOOR)
+        z = z.detach() + torch.where(fin & many & (z.detach().abs() < Y_CLIP), (yd - yd.detach()) * gain, 0.0)
     with torch.no_grad():
         ydet = yd.detach()
         less = ((ydet.unsqueeze(1) < ydet.unsqueeze(2)) & fin.unsqueeze(1)).sum(2).double()
@@ -124,6 +130,8 @@ class SetProposer(nn.Module):
         max_dim: the largest problem dimension the network serves.
         width: token width. heads: attention heads (must divide ``width``).
         layers: transformer blocks. ffn: MLP width as a multiple of ``width``.
+        fourier: number of random frequencies (0: none) whose sin / cos features of each
+            token's query, the design point and the incumbent are added to the inputs.
 
     :meth:`propose` maps histories to the next queries; :meth:`rollout` runs whole sequences on
     a batch of functions, differentiably, with the same contract as ``LSTMProposer.rollout``.
@@ -132,16 +140,27 @@ class SetProposer(nn.Module):
     kind = SET_KIND
     incumbent = True
 
-    def __init__(self, max_dim: int = 10, width: int = 64, heads: int = 4, layers: int = 2, ffn: int = 2) -> None:
+    def __init__(self, max_dim: int = 10, width: int = 64, heads: int = 4, layers: int = 2, ffn: int = 2,
+                 fourier: int = 0) -> None:
         super().__init__()
         self.max_dim, self.width = _positive_int("max_dim", max_dim), _positive_int("width", width)
         self.heads, self.layers = _positive_int("heads", heads), _positive_int("layers", layers)
         self.ffn = _positive_int("ffn", ffn)
+        if isinstance(fourier, bool) or int(fourier) != fourier or fourier < 0:
+            raise ConfigError(f"fourier={fourier!r}; expected a non-negative integer")
+        self.fourier = int(fourier)
         if self.width % self.heads:
             raise ConfigError(f"width={width!r}, heads={heads!r}; expected heads to divide width")
         md = self.max_dim
-        self.tok = nn.Linear(2 * md + 4, self.width)
-        self.qry = nn.Linear(3 * md + 3, self.width)
+        nf = 2 * self.fourier
+        self.tok = nn.Linear(2 * md + 4 + nf, self.width)
+        self.qry = nn.Linear(3 * md + 3 + 2 * nf, self.width)
+        # fixed random frequencies (two bands) of the Fourier features of a point in [-1, 1]^d:
+        # dot products of sin / cos features approximate a stationary kernel, so attention can
+        # compare locations by distance rather than by a bilinear form of the coordinates
+        g = torch.Generator().manual_seed(1)
+        band = torch.where(torch.arange(self.fourier) < self.fourier // 2, 3.0, 8.0)
+        self.register_buffer("freqs", torch.randn(md, self.fourier, generator=g) * band)
         self.blocks = nn.ModuleList(_Block(self.width, self.heads, self.ffn * self.width) for _ in range(self.layers))
         self.norm = nn.LayerNorm(self.width)
         self.head = nn.Linear(self.width, md + 2)
@@ -154,7 +173,12 @@ class SetProposer(nn.Module):
 
     def config(self) -> dict:
         return {"max_dim": self.max_dim, "width": self.width, "heads": self.heads, "layers": self.layers,
-                "ffn": self.ffn}
+                "ffn": self.ffn, "fourier": self.fourier}
+
+    def features(self, u: Tensor) -> Tensor:
+        """Fourier features (..., 2 fourier) of points ``u`` in [-1, 1]^max_dim (zero where masked)."""
+        z = u @ self.freqs.to(u)
+        return torch.cat([torch.sin(z), torch.cos(z)], dim=-1)
 
     # the update-rule contract's init: a proposer carries no per-parameter state
     def init(self, params=None, n_problems: int = 1) -> dict:
@@ -182,7 +206,11 @@ class SetProposer(nn.Module):
         des = 2.0 * self.design_point(n, mask) - 1.0
         counts = torch.stack([torch.full_like(best_std, min(n, PROGRESS_CAP) / 100.0),
                               fin.sum(1).clamp(max=PROGRESS_CAP).to(best_std) / 100.0], dim=1)
-        q = torch.cat([mask, des * mask, (2.0 * x_best - 1.0) * mask, counts, best_std.unsqueeze(1)], dim=1)
+        xb_in = (2.0 * x_best - 1.0) * mask
+        q = torch.cat([mask, des * mask, xb_in, counts, best_std.unsqueeze(1)], dim=1)
+        if self.fourier:
+            tokens = torch.cat([tokens, self.features(tokens[..., :self.max_dim])], dim=2)
+            q = torch.cat([q, self.features(des * mask), self.features(xb_in)], dim=1)
         h = torch.cat([self.qry(q).unsqueeze(1), self.tok(tokens)], dim=1)
         for blk in self.blocks:
             h = blk(h)
@@ -238,8 +266,8 @@ class NumpySetProposer:
 
     def __init__(self, m: SetProposer) -> None:
         sd = {k: v.detach().cpu().to(torch.float64).numpy() for k, v in m.state_dict().items()}
-        self.max_dim, self.heads, self.layers = m.max_dim, m.heads, m.layers
-        self.design = sd["design"]
+        self.max_dim, self.heads, self.layers, self.fourier = m.max_dim, m.heads, m.layers, m.fourier
+        self.design, self.freqs = sd["design"], sd["freqs"]
         f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
         self.sd = {k: f32(v.T if v.ndim == 2 else v) for k, v in sd.items()}      # weights as (in, out)
         for i in range(self.layers):
@@ -299,8 +327,13 @@ class NumpySetProposer:
         tokens = np.concatenate([(2.0 * x - 1.0) * mask, np.broadcast_to(mask, (n, md)), z[:, None], rank[:, None],
                                  fin[:, None].astype(np.float64), is_best[:, None]], axis=1).astype(np.float32)
         des = 2.0 * self.design[n % DESIGN_LEN] - 1.0
-        q = np.concatenate([mask, des * mask, (2.0 * x_best - 1.0) * mask,
+        xb_in = (2.0 * x_best - 1.0) * mask
+        q = np.concatenate([mask, des * mask, xb_in,
                             [min(n, PROGRESS_CAP) / 100.0, min(cnt, PROGRESS_CAP) / 100.0, best_std]])
+        if self.fourier:
+            feats = lambda u: np.concatenate([np.sin(u @ self.freqs), np.cos(u @ self.freqs)], axis=-1)  # noqa: E731
+            tokens = np.concatenate([tokens, feats(tokens[:, :md].astype(np.float64)).astype(np.float32)], axis=1)
+            q = np.concatenate([q, feats(des * mask), feats(xb_in)])
         h = np.concatenate([(q.astype(np.float32) @ sd["qry.weight"] + sd["qry.bias"])[None],
                             tokens @ sd["tok.weight"] + sd["tok.bias"]])
         for i in range(self.layers):

@@ -46,7 +46,8 @@ BASELINES = ("random", "tpe", "gp", "cmaes")
 class ProposerConfig:
     """The proposer to meta-train: ``arch`` "lstm" (Chen et al.'s LSTM, ``hidden`` wide) or
     "set" (:class:`~learnt.blackbox.set_proposer.SetProposer`, tokens ``hidden`` wide with
-    ``heads`` attention heads); ``layers`` LSTM layers or transformer blocks."""
+    ``heads`` attention heads and ``fourier`` random Fourier features of the locations);
+    ``layers`` LSTM layers or transformer blocks."""
 
     max_dim: int = 10
     hidden: int = 64
@@ -54,6 +55,7 @@ class ProposerConfig:
     incumbent: bool = True
     arch: str = "lstm"
     heads: int = 4
+    fourier: int = 0          # set proposer: random Fourier features of the locations (0: none)
 
     def __post_init__(self) -> None:
         if self.arch not in ("lstm", "set"):
@@ -63,7 +65,8 @@ class ProposerConfig:
 
     def build(self):
         if self.arch == "set":
-            return SetProposer(max_dim=self.max_dim, width=self.hidden, heads=self.heads, layers=self.layers)
+            return SetProposer(max_dim=self.max_dim, width=self.hidden, heads=self.heads, layers=self.layers,
+                               fourier=self.fourier)
         return LSTMProposer(max_dim=self.max_dim, hidden=self.hidden, layers=self.layers, incumbent=self.incumbent)
 
 
