@@ -158,9 +158,10 @@ class SetProposer(nn.Module):
         # fixed random frequencies (two bands) of the Fourier features of a point in [-1, 1]^d:
         # dot products of sin / cos features approximate a stationary kernel, so attention can
         # compare locations by distance rather than by a bilinear form of the coordinates
-        g = torch.Generator().manual_seed(1)
-        band = torch.where(torch.arange(self.fourier) < self.fourier // 2, 3.0, 8.0)
-        self.register_buffer("freqs", torch.randn(md, self.fourier, generator=g) * band)
+        if self.fourier:
+            g = torch.Generator().manual_seed(1)
+            band = torch.where(torch.arange(self.fourier) < self.fourier // 2, 3.0, 8.0)
+            self.register_buffer("freqs", torch.randn(md, self.fourier, generator=g) * band)
         self.blocks = nn.ModuleList(_Block(self.width, self.heads, self.ffn * self.width) for _ in range(self.layers))
         self.norm = nn.LayerNorm(self.width)
         self.head = nn.Linear(self.width, md + 2)
@@ -267,7 +268,7 @@ class NumpySetProposer:
     def __init__(self, m: SetProposer) -> None:
         sd = {k: v.detach().cpu().to(torch.float64).numpy() for k, v in m.state_dict().items()}
         self.max_dim, self.heads, self.layers, self.fourier = m.max_dim, m.heads, m.layers, m.fourier
-        self.design, self.freqs = sd["design"], sd["freqs"]
+        self.design, self.freqs = sd["design"], sd.get("freqs")
         f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
         self.sd = {k: f32(v.T if v.ndim == 2 else v) for k, v in sd.items()}      # weights as (in, out)
         for i in range(self.layers):
