@@ -22,10 +22,13 @@ import platform
 import statistics
 from pathlib import Path
 
-import torch
+# one thread everywhere, numpy's BLAS included: set before numpy / torch are imported
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import torch  # noqa: E402
 
 torch.set_num_threads(1)
-os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def main() -> None:
