@@ -292,13 +292,23 @@ class NumpySetProposer:
         q = np.ascontiguousarray(q.reshape(-1, self.heads, hd).transpose(1, 0, 2))
         k = np.ascontiguousarray((a @ sd[p + "k.weight"] + sd[p + "k.bias"]).reshape(n, self.heads, hd).transpose(1, 2, 0))
         v = np.ascontiguousarray((a @ sd[p + "v.weight"] + sd[p + "v.bias"]).reshape(n, self.heads, hd).transpose(1, 0, 2))
-        s = q @ k
-        s = np.exp(s - s.max(-1, keepdims=True))
-        att = (s / s.sum(-1, keepdims=True)) @ v
+        s = q @ k                                   # softmax in place: no temporaries
+        s -= s.max(-1, keepdims=True)
+        np.exp(s, out=s)
+        s *= 1.0 / s.sum(-1, keepdims=True)
+        att = s @ v
         att = np.ascontiguousarray(att.transpose(1, 0, 2)).reshape(-1, w)
         out = h[rows] + att @ sd[p + "proj.weight"] + sd[p + "proj.bias"]
         f = self._ln(out, sd[p + "ln2.weight"], sd[p + "ln2.bias"]) @ sd[p + "fc1.weight"] + sd[p + "fc1.bias"]
-        f = 0.5 * f * (1.0 + np.tanh(np.float32(math.sqrt(2.0 / math.pi)) * (f + np.float32(0.044715) * f * f * f)))
+        g = f * f
+        g *= np.float32(0.044715)
+        g += 1.0
+        g *= f
+        g *= np.float32(math.sqrt(2.0 / math.pi))
+        np.tanh(g, out=g)
+        g += 1.0
+        g *= 0.5
+        f *= g                                      # tanh-GELU, in place
         return out + f @ sd[p + "fc2.weight"] + sd[p + "fc2.bias"]
 
     def propose(self, x: np.ndarray, y: np.ndarray, finished: np.ndarray, dim: int) -> np.ndarray:
