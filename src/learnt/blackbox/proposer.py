@@ -122,7 +122,49 @@ class QueryHistory:
         return ((self.y_best - mean) / std).clamp(-Y_CLIP, Y_CLIP).to(self.x_best.dtype)
 
 
-class LSTMProposer(nn.Module):
+class ProposerBase(nn.Module):
+    """What both proposer kinds share: the active-coordinate mask, the Sobol design, the
+    dimension checks and the set-up of a rollout. Subclasses set ``max_dim`` and register a
+    ``design`` buffer (DESIGN_LEN, max_dim)."""
+
+    max_dim: int
+
+    # the update-rule contract's init: a proposer carries no per-parameter state
+    def init(self, params=None, n_problems: int = 1) -> dict:
+        return {}
+
+    def check_dim(self, dim: int) -> None:
+        if isinstance(dim, bool) or int(dim) != dim or not 1 <= dim <= self.max_dim:
+            raise ConfigError(f"dim={dim!r}; this proposer serves dimensions 1..{self.max_dim}")
+
+    def mask(self, dim: int | Tensor, k: int, like: Tensor) -> Tensor:
+        """(K, max_dim) 0/1 mask of the active coordinates; ``dim`` an int or per-run dims (K,)."""
+        d = torch.as_tensor(dim, device=like.device).expand(k) if not torch.is_tensor(dim) or dim.ndim == 0 else dim
+        return (torch.arange(self.max_dim, device=like.device) < d.to(like.device).unsqueeze(1)).to(like.dtype)
+
+    def design_point(self, index: int, like: Tensor) -> Tensor:
+        """The ``index``-th design point (1, max_dim) (the design repeats after DESIGN_LEN)."""
+        return self.design[index % DESIGN_LEN].to(like).unsqueeze(0)
+
+    def _rollout_setup(self, fn, dim, steps: int, parallel: int, n_functions, first):
+        """Checks and shared values of a rollout: (K, a parameter to take device and dtype
+        from, mask (K, max_dim), ``first`` as (K, F, d) or None, width of the returned queries)."""
+        mixed = torch.is_tensor(dim) and dim.ndim == 1
+        if mixed:
+            if int(dim.min()) < 1 or int(dim.max()) > self.max_dim:
+                raise ConfigError(f"dims {dim.tolist()} outside 1..{self.max_dim}")
+        else:
+            self.check_dim(int(dim))
+        if steps < 1 or parallel < 1:
+            raise ConfigError(f"steps={steps}, parallel={parallel}; expected both >= 1")
+        k = int(n_functions if n_functions is not None else fn.n_functions)
+        like = next(self.parameters())
+        if first is not None and first.ndim == 2:
+            first = first.unsqueeze(1)
+        return k, like, self.mask(dim, k, like), first, self.max_dim if mixed else int(dim)
+
+
+class LSTMProposer(ProposerBase):
     """LSTM proposer of queries in ``[0, 1]^d`` for any ``d <= max_dim`` (phi of Chen et al.).
 
     Args:
@@ -166,29 +208,12 @@ class LSTMProposer(nn.Module):
     def config(self) -> dict:
         return {"max_dim": self.max_dim, "hidden": self.hidden, "layers": self.layers, "incumbent": self.incumbent}
 
-    # the update-rule contract's init: a proposer carries no per-parameter state
-    def init(self, params=None, n_problems: int = 1) -> dict:
-        return {}
-
     @property
     def input_size(self) -> int:
         return (4 * self.max_dim + 4) if self.incumbent else (2 * self.max_dim + 2)
 
-    def check_dim(self, dim: int) -> None:
-        if isinstance(dim, bool) or int(dim) != dim or not 1 <= dim <= self.max_dim:
-            raise ConfigError(f"dim={dim!r}; this proposer serves dimensions 1..{self.max_dim}")
-
-    def mask(self, dim: int | Tensor, k: int, like: Tensor) -> Tensor:
-        """(K, max_dim) 0/1 mask of the active coordinates; ``dim`` an int or per-run dims (K,)."""
-        d = torch.as_tensor(dim, device=like.device).expand(k) if not torch.is_tensor(dim) or dim.ndim == 0 else dim
-        return (torch.arange(self.max_dim, device=like.device) < d.to(like.device).unsqueeze(1)).to(like.dtype)
-
     def new_history(self, k: int, like: Tensor | None = None) -> QueryHistory:
         return QueryHistory(k, self.max_dim, next(self.parameters()) if like is None else like)
-
-    def design_point(self, index: int, like: Tensor) -> Tensor:
-        """The ``index``-th design point (1, max_dim) (the design repeats after DESIGN_LEN)."""
-        return self.design[index % DESIGN_LEN].to(like).unsqueeze(0)
 
     def encode(self, x: Tensor | None, y_std: Tensor, finished: bool, mask: Tensor, hist: QueryHistory,
                index: int = 0) -> Tensor:
@@ -242,20 +267,7 @@ class LSTMProposer(nn.Module):
         Returns:
             :class:`Rollout` with x (K, T, d) (d = max_dim for mixed batches) and y (K, T).
         """
-        mixed = torch.is_tensor(dim) and dim.ndim == 1
-        if mixed:
-            if int(dim.min()) < 1 or int(dim.max()) > self.max_dim:
-                raise ConfigError(f"dims {dim.tolist()} outside 1..{self.max_dim}")
-        else:
-            self.check_dim(int(dim))
-        if steps < 1 or parallel < 1:
-            raise ConfigError(f"steps={steps}, parallel={parallel}; expected both >= 1")
-        k = int(n_functions if n_functions is not None else fn.n_functions)
-        like = next(self.parameters())
-        mask = self.mask(dim, k, like)
-        if first is not None and first.ndim == 2:
-            first = first.unsqueeze(1)
-        width = self.max_dim if mixed else int(dim)
+        k, like, mask, first, width = self._rollout_setup(fn, dim, steps, parallel, n_functions, first)
         hist = self.new_history(k, like)
         zeros = like.new_zeros(k)
         hc = self.initial_state(k)

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from learnt.blackbox.proposer import DESIGN_LEN, Y_CLIP, Rollout
+from learnt.blackbox.proposer import DESIGN_LEN, Y_CLIP, ProposerBase, Rollout
 from learnt.errors import ConfigError
 
 SET_KIND = "bbo-set"
@@ -123,7 +123,7 @@ def history_features(x: Tensor, y: Tensor, finished: Tensor, mask: Tensor) -> tu
     return tokens, x_best, best_std.to(dt)
 
 
-class SetProposer(nn.Module):
+class SetProposer(ProposerBase):
     """Attention proposer of queries in ``[0, 1]^d`` for any ``d <= max_dim`` and any history length.
 
     Args:
@@ -181,23 +181,6 @@ class SetProposer(nn.Module):
         z = u @ self.freqs.to(u)
         return torch.cat([torch.sin(z), torch.cos(z)], dim=-1)
 
-    # the update-rule contract's init: a proposer carries no per-parameter state
-    def init(self, params=None, n_problems: int = 1) -> dict:
-        return {}
-
-    def check_dim(self, dim: int) -> None:
-        if isinstance(dim, bool) or int(dim) != dim or not 1 <= dim <= self.max_dim:
-            raise ConfigError(f"dim={dim!r}; this proposer serves dimensions 1..{self.max_dim}")
-
-    def mask(self, dim: int | Tensor, k: int, like: Tensor) -> Tensor:
-        """(K, max_dim) 0/1 mask of the active coordinates; ``dim`` an int or per-run dims (K,)."""
-        d = torch.as_tensor(dim, device=like.device).expand(k) if not torch.is_tensor(dim) or dim.ndim == 0 else dim
-        return (torch.arange(self.max_dim, device=like.device) < d.to(like.device).unsqueeze(1)).to(like.dtype)
-
-    def design_point(self, index: int, like: Tensor) -> Tensor:
-        """The ``index``-th design point (1, max_dim) (the design repeats after DESIGN_LEN)."""
-        return self.design[index % DESIGN_LEN].to(like).unsqueeze(0)
-
     def propose(self, x: Tensor, y: Tensor, finished: Tensor, mask: Tensor) -> Tensor:
         """Next queries (K, max_dim) in (0, 1), zero outside ``mask``, after histories of N
         queries ``x`` (K, N, max_dim) with results ``y`` (K, N) and ``finished`` flags (N,) or (K, N)."""
@@ -227,20 +210,7 @@ class SetProposer(nn.Module):
         """Run ``steps`` queries on K functions at once, differentiably (``LSTMProposer.rollout``'s
         contract): query t is proposed knowing the results of queries 0..t-P and the pending
         queries t-P+1..t-1; ``first`` (K, d) or (K, F, d) replaces the first F proposals."""
-        mixed = torch.is_tensor(dim) and dim.ndim == 1
-        if mixed:
-            if int(dim.min()) < 1 or int(dim.max()) > self.max_dim:
-                raise ConfigError(f"dims {dim.tolist()} outside 1..{self.max_dim}")
-        else:
-            self.check_dim(int(dim))
-        if steps < 1 or parallel < 1:
-            raise ConfigError(f"steps={steps}, parallel={parallel}; expected both >= 1")
-        k = int(n_functions if n_functions is not None else fn.n_functions)
-        like = next(self.parameters())
-        mask = self.mask(dim, k, like)
-        if first is not None and first.ndim == 2:
-            first = first.unsqueeze(1)
-        width = self.max_dim if mixed else int(dim)
+        k, like, mask, first, width = self._rollout_setup(fn, dim, steps, parallel, n_functions, first)
         xs = like.new_zeros(k, 0, self.max_dim)
         ys = like.new_zeros(k, 0)
         for t in range(steps):
