@@ -74,6 +74,20 @@ def test_features_standardise_rank_and_mark_the_incumbent():
     assert torch.equal(x_best[0], x[0, 4]) and torch.isclose(best_std[0], z[4])
 
 
+def test_standardised_results_keep_their_value_but_a_bounded_gradient():
+    x, _ = _history(4, 2, max_dim=3)
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    fin = torch.ones(4, dtype=torch.bool)
+    y = torch.tensor([[1.0, 1.0 + 1e-5, 1.0 - 1e-5, 1.0]], dtype=torch.float64, requires_grad=True)   # a plateau
+    z = history_features(x.double(), y, fin, mask)[0][0, :, 6]
+    yd = y.detach()
+    want = (yd - yd.mean()) / torch.sqrt(yd.var(unbiased=False) + 1e-12)     # the features' epsilon
+    assert torch.allclose(z.detach(), want[0].clamp(-5, 5), atol=1e-4)
+    (g,) = torch.autograd.grad(z[1], y)
+    assert float(g.abs().max()) <= 1.0 / 0.1 + 1e-9            # 1 / max(std, 0.1), not 1 / std ~ 1e5
+    assert float(g[0, 1]) == pytest.approx(10.0)
+
+
 def test_untrained_proposer_ignores_the_history_and_fills_the_space():
     m = SetProposer(max_dim=4, width=16, heads=2, layers=1)
     mask = m.mask(2, 1, torch.zeros(1))

@@ -15,7 +15,7 @@ import torch
 
 from learnt.blackbox import SetProposer, load_pretrained, load_proposer, pretrained_proposers
 from learnt.blackbox.training import GPPrior, QueryTask, best_observed_score, validation_functions
-from learnt.experiments.blackbox import gp_config
+from learnt.experiments.blackbox import ProposerConfig, gp_config
 
 HORIZONS = (10, 20, 50, 100)
 
@@ -23,8 +23,9 @@ HORIZONS = (10, 20, 50, 100)
 def random_score(val) -> float:
     task = QueryTask(val)
     g = torch.Generator().manual_seed(1)
-    mask = (torch.arange(10) < task.dims[:, None]).float()[:, None, :]
-    y = task(torch.rand(task.n_functions, max(HORIZONS), 10, generator=g) * mask)
+    width = ProposerConfig().max_dim          # queries as the proposers see them (zero-padded)
+    mask = (torch.arange(width) < task.dims[:, None]).float()[:, None, :]
+    y = task(torch.rand(task.n_functions, max(HORIZONS), width, generator=g) * mask)
     best = torch.cummin(y, 1).values
     return float(torch.stack([best[:, h - 1] for h in HORIZONS]).mean())
 

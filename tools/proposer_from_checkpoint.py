@@ -8,6 +8,7 @@ folder of ``meta-NAME/best.pt`` files.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import torch
 
@@ -25,10 +26,14 @@ def main() -> None:
         raise SystemExit(f"{sys.argv[1]!r} holds a {kind!r} checkpoint; expected one of {sorted(classes)}")
     model = classes[kind](**ck["rule_config"])
     model.load_state_dict(ck["best_state"])
-    horizon = max(ck.get("config", {}).get("horizon_end", 100), 100)
-    save_rule(model, sys.argv[2], {"horizon": horizon, "loss": ck.get("config", {}).get("loss", "?"),
-                                   "best_iteration": ck["best_iteration"], "best_val": ck["best_score"],
-                                   "iterations": ck["iteration"]})
+    # the trainer's unroll length is the curriculum's final horizon; the loss is in the run's
+    # folder name (meta-<loss>, as learnt meta-train blackbox-gp writes it)
+    meta = {"horizon": int(ck.get("config", {}).get("unroll_steps", 100)), "best_iteration": ck["best_iteration"],
+            "best_val": ck["best_score"], "iterations": ck["iteration"]}
+    folder = Path(sys.argv[1]).resolve().parent.name
+    if folder.startswith("meta-"):
+        meta["loss"] = folder[len("meta-"):]
+    save_rule(model, sys.argv[2], meta)
     print(f"{sys.argv[2]}: {kind}, best iteration {ck['best_iteration']} (validation {ck['best_score']:.4f}) "
           f"of {ck['iteration']}")
 

@@ -225,9 +225,6 @@ class SetProposer(ProposerBase):
         return Rollout(xs[:, :, :width], ys)
 
 
-
-
-
 class NumpySetProposer:
     """:meth:`SetProposer.propose` for one history in numpy (float32 weights and activations,
     float64 statistics of the results): what
@@ -240,7 +237,8 @@ class NumpySetProposer:
         self.max_dim, self.heads, self.layers, self.fourier = m.max_dim, m.heads, m.layers, m.fourier
         self.design, self.freqs = sd["design"], sd.get("freqs")
         f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
-        self.sd = {k: f32(v.T if v.ndim == 2 else v) for k, v in sd.items()}      # weights as (in, out)
+        self.sd = {k: f32(v.T if v.ndim == 2 else v) for k, v in sd.items()       # weights as (in, out)
+                   if k not in ("design", "freqs")}
         for i in range(self.layers):
             p = f"blocks.{i}."
             for name, w, b in zip("qkv", np.split(sd[p + "qkv.weight"], 3), np.split(sd[p + "qkv.bias"], 3)):
@@ -325,5 +323,6 @@ class NumpySetProposer:
         pull = 1.0 / (1.0 + math.exp(-zq[md + 1]))
         u = 0.5 * (1.0 + np.tanh(0.5 * (pull * (np.log(xb) - np.log1p(-xb)) + radius * des + zq[:md])))
         return u * mask
+
 
 __all__ = ["SET_KIND", "NumpySetProposer", "SetProposer", "history_features"]
