@@ -43,6 +43,54 @@ def test_cell_is_f_theta_minus_i_grad():
     assert not torch.equal(cell2["f"], cell["f"])
 
 
+def _reference_step(m, theta, grad, loss, h, c, f_prev, i_prev):
+    """The paper's cell written plainly: nn.LSTMCell on (n, features) rows, torch.tanh."""
+    from learnt.learned.preprocess import log_sign
+    x = torch.cat([log_sign(loss.expand_as(grad), m.preproc_p), log_sign(grad, m.preproc_p)], 1)
+    h, c = m.lstm(x, (h, c))
+    f_pre = torch.cat([h, theta[:, None], f_prev[:, None]], 1) @ m.w_f + m.b_f
+    i_pre = torch.cat([h, theta[:, None], i_prev[:, None]], 1) @ m.w_i + m.b_i
+    return torch.sigmoid(f_pre) * theta - torch.sigmoid(i_pre) * grad, h, c, f_pre, i_pre
+
+
+def test_fast_cell_equals_lstmcell_math_in_value_and_meta_gradient():
+    torch.manual_seed(1)
+    m = MetaLearnerLSTM(SineMLP(6), task="regression", steps=1, hidden_size=5)
+    with torch.no_grad():  # away from the init so that every gate matters
+        for p in m.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    n = m.flat.numel
+    theta0, grads = m.c0, [torch.randn(n) * 10 ** torch.randn(n) for _ in range(3)]
+    losses = [torch.tensor(v) for v in (2.0, 0.3, 1e-4)]
+
+    def run_fast():
+        cell, th = m._init_flat(n, theta0.device, theta0.dtype), theta0
+        for g, l in zip(grads, losses):
+            th, cell, _ = m.step(th, g, l, cell)
+        return th, cell
+
+    def run_ref():
+        z = torch.zeros(n, m.hidden_size)
+        th, h, c, f, i = theta0, z, z.clone(), torch.zeros(n), torch.zeros(n)
+        for g, l in zip(grads, losses):
+            th, h, c, f, i = _reference_step(m, th, g, l, h, c, f, i)
+        return th, h, c
+
+    (fast, cell), (ref, h, c) = run_fast(), run_ref()
+    assert torch.allclose(fast, ref, atol=1e-5, rtol=1e-5)
+    assert torch.allclose(cell["h"].t(), h, atol=1e-5) and torch.allclose(cell["c"].t(), c, atol=1e-5)
+    w = torch.randn(n)
+    named = [(k, p) for k, p in m.named_parameters() if p.requires_grad]
+    g_fast = torch.autograd.grad((fast * w).sum(), [p for _, p in named], allow_unused=True)
+    g_ref = torch.autograd.grad((ref * w).sum(), [p for _, p in named], allow_unused=True)
+    assert len(named) == 9  # c0, the LSTM's four tensors, w_f, w_i, b_f, b_i
+    for (name, _), a, b in zip(named, g_fast, g_ref):
+        if b is None:
+            assert a is None or a.abs().max() == 0, name
+            continue
+        assert torch.allclose(a, b, atol=1e-4, rtol=1e-4), name
+
+
 def test_update_rule_contract_matches_step():
     m = MetaLearnerLSTM(SineMLP(4), task="regression", steps=1)
     params = {k: p.detach().clone() for k, p in m.learner.named_parameters()}

@@ -114,5 +114,7 @@ def test_memory_flat_in_bytes_for_the_conv_meta_learner():
         tr.step(it)
     gc.collect()
     grown = rss_mb() - before
-    # one episode's graph: 6 steps x ~7.5k coordinates x (20 hidden x ~10 saved tensors) x 4 B ~ 36 MB
-    assert grown < 12, f"resident memory grew by {grown:.1f} MB over 12 episodes"
+    # one episode's graph: 6 steps x ~7.5k coordinates x (20 hidden x ~10 saved tensors) x 4 B ~ 36 MB, so a
+    # graph kept per episode adds ~430 MB over 12 episodes; the allocator alone moves RSS by up to ~30 MB
+    # between runs (measured -12..+29 MB over 12 episodes, no trend over 56)
+    assert grown < 60, f"resident memory grew by {grown:.1f} MB over 12 episodes"

@@ -90,31 +90,44 @@ class MetaLearnerLSTM(Method):
 
     # -------------------------------------------------------------- the cell
     def _init_flat(self, n: int, device, dtype) -> dict[str, Tensor]:
-        z = torch.zeros(n, self.hidden_size, device=device, dtype=dtype)
+        # coordinate-minor layout: h, c are (hidden, n), so every gate is a contiguous block of rows
+        z = torch.zeros(self.hidden_size, n, device=device, dtype=dtype)
         zero = torch.zeros(n, device=device, dtype=dtype)
         return {"h": z, "c": z.clone(), "f": zero, "i": zero.clone()}
 
     def step(self, theta: Tensor, grad: Tensor, loss: Tensor, cell: dict[str, Tensor]):
-        """One update. Shapes: theta, grad (n,); loss (); cell h, c (n, hidden), f, i (n,).
+        """One update. Shapes: theta, grad (n,); loss (); cell h, c (hidden, n), f, i (n,)
+        (the gates' pre-activations).
 
         Returns ``(theta_t, cell_t, (sigmoid f_t, sigmoid i_t))``."""
         grad, loss = grad.detach(), loss.detach()
-        x = torch.cat([log_sign(loss.expand_as(grad), self.preproc_p), log_sign(grad, self.preproc_p)], dim=1)
+        x = torch.cat([log_sign(loss.expand_as(grad), self.preproc_p, dim=0),
+                       log_sign(grad, self.preproc_p, dim=0)], dim=0)             # (4, n)
         h, c = self._lstm(x, cell["h"], cell["c"])
-        f_pre = torch.cat([h, theta[:, None], cell["f"][:, None]], 1) @ self.w_f + self.b_f
-        i_pre = torch.cat([h, theta[:, None], cell["i"][:, None]], 1) @ self.w_i + self.b_i
+        H = self.hidden_size
+        f_h, i_h = torch.stack([self.w_f[:H], self.w_i[:H]]) @ h                  # (2, n) in one matmul
+        f_pre = f_h + self.w_f[H] * theta + self.w_f[H + 1] * cell["f"] + self.b_f
+        i_pre = i_h + self.w_i[H] * theta + self.w_i[H + 1] * cell["i"] + self.b_i
         f, i = torch.sigmoid(f_pre), torch.sigmoid(i_pre)
         new = f * theta - i * grad
         return new, {"h": h, "c": c, "f": f_pre, "i": i_pre}, (f, i)
 
     def _lstm(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
-        """``nn.LSTMCell`` math with its parameters, as one matmul (2x faster on CPU for n ~ 3e4 rows)."""
+        """``nn.LSTMCell`` math with its parameters on (features, n) columns.
+
+        One matmul gives the (4 hidden, n) gates, whose row blocks are contiguous; the rest is
+        :class:`_LSTMGates`, one sigmoid over all gates (``tanh(g) = 2 sigmoid(2 g) - 1``, the
+        cell-input rows doubled in the weights; likewise ``tanh(c)``) with a hand-written
+        backward. On CPU, elementwise ops on the column slices of an (n, 4 hidden) layout and
+        ``torch.tanh`` are each several times slower than a contiguous sigmoid, and autograd's
+        slice backward fills a zero tensor per gate (``benchmarks/fewshot_speed.py``)."""
         m = self.lstm
-        w = torch.cat([m.weight_ih, m.weight_hh], 1)                      # (4 hidden, 4 + hidden)
-        gates = torch.addmm(m.bias_ih + m.bias_hh, torch.cat([x, h], 1), w.t())
-        i, f, g, o = gates.chunk(4, 1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c), c
+        H = self.hidden_size
+        scale = torch.ones(4 * H, 1, dtype=x.dtype, device=x.device)
+        scale[2 * H:3 * H] = 2.0
+        w = torch.cat([m.weight_ih, m.weight_hh], 1) * scale               # (4 hidden, 4 + hidden)
+        b = (m.bias_ih + m.bias_hh)[:, None] * scale
+        return _LSTMGates.apply(torch.addmm(b, w, torch.cat([x, h], 0)), c)
 
     def adapt(self, sx: Tensor, sy: Tensor, steps: int | None = None, record: bool = False):
         """Run the inner loop on the support set; returns ``(theta_T (n,), trace)``.
@@ -139,3 +152,39 @@ class MetaLearnerLSTM(Method):
     def query_output(self, sx: Tensor, sy: Tensor, qx: Tensor) -> Tensor:
         theta, _ = self.adapt(sx, sy)
         return run(self.learner, self.flat.unflatten(theta), qx)
+
+
+class _LSTMGates(torch.autograd.Function):
+    """The elementwise half of an LSTM cell on (4 hidden, n) pre-activations ``a`` (the
+    cell-input block already doubled) and the (hidden, n) cell ``c``: returns ``(h, c_new)``.
+    Saves the gates and ``tanh(c_new)`` only; the backward writes all four gate gradients
+    into one buffer."""
+
+    @staticmethod
+    def forward(ctx, a: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        H = c.shape[0]
+        s = torch.sigmoid(a)
+        i, f, g, o = s[:H], s[H:2 * H], s[2 * H:3 * H], s[3 * H:]
+        gt = 2 * g - 1                                        # tanh of the cell input
+        c_new = torch.addcmul(f * c, i, gt)
+        tc = torch.sigmoid(2 * c_new).mul_(2).sub_(1)         # tanh(c_new)
+        ctx.save_for_backward(s, c, tc)
+        return o * tc, c_new
+
+    @staticmethod
+    def backward(ctx, dh: Tensor | None, dc_new: Tensor | None):
+        s, c, tc = ctx.saved_tensors
+        H = c.shape[0]
+        i, f, g, o = s[:H], s[H:2 * H], s[2 * H:3 * H], s[3 * H:]
+        da = torch.empty_like(s)
+        dc = torch.zeros_like(c) if dc_new is None else dc_new.clone()
+        if dh is not None:
+            dc.addcmul_(dh * o, 1 - tc * tc)
+            torch.mul(dh * tc, o * (1 - o), out=da[3 * H:])
+        else:
+            da[3 * H:].zero_()
+        torch.mul(dc * (2 * g - 1), i * (1 - i), out=da[:H])
+        torch.mul(dc * c, f * (1 - f), out=da[H:2 * H])
+        torch.mul(dc * i, 2 * g * (1 - g), out=da[2 * H:3 * H])
+        return da, dc * f
+
