@@ -1,10 +1,12 @@
 """Trace the shipped HRNN's learned learning rate on one of hrnn-generalization's problems.
 
-For each initial learning rate, run 500 steps on 8 stacked test problems and print the
-minibatch loss and the mean learned rate every 100 steps, then the loss on the next minibatch
-(docs/architecture.md quotes it).
+For each initial learning rate, run 500 steps (``--steps``) on 8 stacked test problems and
+print the minibatch loss and the mean learned rate every 100 steps (``--every``), then the
+loss on the next minibatch (docs/architecture.md quotes it). ``--max-rel-step none`` runs the
+weights without the shipped trust region.
 
     python tools/hrnn_rate_trace.py "mlp sigmoid"
+    python tools/hrnn_rate_trace.py "mlp relu" --lrs 1e-3 --steps 1200 --every 200
 """
 from __future__ import annotations
 
@@ -45,15 +47,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("problem", choices=list(GEN_SETTINGS))
     ap.add_argument("--lrs", type=float, nargs="+", default=[1e-5, 1e-4, 1e-3, 1e-2, 1e-1])
+    ap.add_argument("--steps", type=int, default=500)
+    ap.add_argument("--every", type=int, default=100)
+    ap.add_argument("--max-rel-step", default=None, help="override the shipped trust region: a number or 'none'")
     a = ap.parse_args()
+    if a.steps < 1 or a.every < 1:
+        raise SystemExit(f"--steps {a.steps} --every {a.every}; expected both >= 1")
     torch.set_num_threads(1)
     base = pretrained.load("hrnn", "cpu").eval()
+    if a.max_rel_step is not None:
+        base.max_rel_step = None if a.max_rel_step == "none" else float(a.max_rel_step)
     fam = GEN_SETTINGS[a.problem]("cpu")
     finals = []
     for lr in a.lrs:
         rule = copy.deepcopy(base)
         rule.init_lr = lr
-        lines, final = trace(rule, fam)
+        lines, final = trace(rule, fam, a.steps, a.every)
         finals.append(final)
         print(f"initial lr {lr:g}: " + " | ".join(lines) + f" | final {final:.3g}", flush=True)
     ok = [f for f in finals if math.isfinite(f)]
