@@ -7,7 +7,9 @@ smoothed training loss, final whole-train-set loss ratio, divergence).
     python tools/screen_default.py --tasks 24 --workers 2 --out /tmp/screen.json \
         --variant decay_start=0.7 --variant decay_start=0.3
 
-Each variant is ``key=value[,key=value]`` over :class:`ControllerConfig`'s fields.
+Each variant is ``key=value[,key=value]`` over :class:`ControllerConfig`'s fields, plus
+``decay_floor`` (the schedule's end value, 0.02 in the shipped knots; the knots are the
+rule's parameters, so a floor is a different initialisation, not a config key).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import torch
 from learnt.experiments.lopt_suite import _smooth, steps_to_reach
 from learnt.experiments.lopt_train import ControllerConfig, FamilyConfig, build_controller, build_family
 from learnt.functional.rules import adam
+from learnt.learned.adam_controller import decay_knots
 from learnt.meta.stats import finite_or_inf
 from learnt.meta.trainer import init_state
 from learnt.meta.unroll import unroll
@@ -35,6 +38,7 @@ GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 def parse_variant(text: str) -> dict:
     out = {}
     types = {f.name: f.type for f in dataclasses.fields(ControllerConfig)}
+    types["decay_floor"] = float
     for part in filter(None, text.split(",")):
         k, v = part.split("=")
         if k not in types:
@@ -65,6 +69,20 @@ def map_tasks(fn, jobs: list, workers: int) -> list:
         return list(ex.map(fn, jobs))
 
 
+def build_variant(kw: dict):
+    """The default with the variant's config fields and, given ``decay_floor``, its knots re-made."""
+    kw = dict(kw)
+    floor = kw.pop("decay_floor", None)
+    cfg = dataclasses.replace(ControllerConfig(), **kw)
+    rule = build_controller(cfg).eval()
+    if floor is not None:
+        if not 0 < floor <= 1:
+            raise SystemExit(f"decay_floor={floor}; expected 0 < decay_floor <= 1")
+        with torch.no_grad():
+            rule.knots.copy_(decay_knots(cfg.n_knots, cfg.decay_start, floor))
+    return rule
+
+
 def screen_task(args) -> dict:
     i, seed, variants, horizons = args
     torch.set_num_threads(1)
@@ -81,7 +99,7 @@ def screen_task(args) -> dict:
     ref_steps = steps_to_reach(curve, target, window)
     out = {"task": task.name, "horizon": task.horizon, "adam_lr": best, "adam_final": float(np.mean(final)), "variants": {}}
     for name, kw in variants.items():
-        rule = build_controller(dataclasses.replace(ControllerConfig(), **kw)).eval()
+        rule = build_variant(kw)
         c, f, i0 = run(task, rule, seed, 2, i)
         speed = ref_steps / np.maximum(steps_to_reach(c, target, window), 1.0)
         out["variants"][name] = {"final": float(np.mean(f)), "speedup": float(np.median(speed)),
