@@ -252,14 +252,23 @@ NOTES = {
                           "as a target. The paper's 50.5% row is read here as the training-colour figure; on held-out "
                           "colours the plain LSTM fails by construction.",
     "imitation-blocks": "Success (%) by number of stages, unseen demonstrations, 50 scenes per held-out task (43 "
-                        "held-out layouts, 140 training layouts). **Far below the paper's DAgger numbers** (94.9% "
-                        "at 2 stages, 77.0% at 4): 19.6% and 0% here with DAgger, 30.4% and 0% with behaviour cloning "
-                        "(this seeded rerun; the earlier, unseeded run of the same config gave DAgger 35.6% and "
-                        "11.2%, BC 19.2% and 2.8%: one training run of this size swings by more than the gap "
-                        "between the methods). Held-out and training tasks score alike, "
-                        "so generalisation is not the bottleneck; the policy picks the right blocks and fails at "
-                        "fine alignment, after 2,000 updates of a scaled-down network (hidden 64) on a CPU. The "
-                        "block policy also gets an auxiliary loss on which block the expert moves (see the note).",
+                        "held-out layouts, 140 training layouts). **At or above the paper's DAgger numbers at 2-4 "
+                        "stages on held-out layouts** (paper: 94.9% at 2 stages, 77.0% at 4): DAgger 98.8% / 98.4% / "
+                        "96.4% at 2 / 3 / 4 stages, behaviour cloning 95.6% / 100% / 92.4%. The change is training "
+                        "length alone: 12,000 updates (behaviour cloning to 4,000, then DAgger's 2 rounds of 280 "
+                        "episodes; BC continues alone) instead of 2,000, same network (hidden 64, manipulation "
+                        "256-256) and data; at 2,000 updates this config gave 19.6% / 0% at 2 / 4 stages (DAgger), "
+                        "so the earlier gap was under-training, as the held-out-equals-training scores suggested. "
+                        "DAgger is at or above the paper's curve at every stage count it reports (5-8 stages: 94.7 / 52.3 "
+                        "/ 41.0 / 58.4% against 65.9 / 50.6 / 36.5 / 18.0%; at 6 stages within the CI), though success "
+                        "falls from 6 stages on (the 8-stage bin doing better than 6 or 7 says the bins mix layouts "
+                        "of different difficulty). Behaviour cloning is below the paper's DAgger at 6 stages (26.3%). One "
+                        "training seed; 50 scenes per held-out layout, not the paper's 100. The shipped policy is "
+                        "this run's DAgger policy (`learnt.imitation.load_policy()`). The wall time below is of the "
+                        "evaluation, rerun with `--resume` from the training checkpoints after the experiment's "
+                        "default became 12,000 updates (rows identical to the first run's); training took about "
+                        "50 min on one thread of a shared machine. The block policy also gets an "
+                        "auxiliary loss on which block the expert moves (see the note).",
 }
 
 

@@ -22,6 +22,7 @@ import torch
 from learnt.experiments.base import Experiment, RunContext
 from learnt.experiments.results import stat_row
 from learnt.imitation import particle as P
+from learnt.imitation.api import episode_strip, imitate, plot_episode
 from learnt.imitation.block_expert import benchmark_tasks
 from learnt.imitation.block_policy import BlockLoss, BlockStackPolicy
 from learnt.imitation.blockworld import layout_stages
@@ -185,7 +186,7 @@ class BlocksConfig:
     action_bins: int = 0              # 0 = regress the motion (MSE); > 0: classify over bins
     hard_picks: bool = True           # context uses the most attended blocks' positions (needs pick_weight > 0)
     train: ImitationTrainConfig = field(default_factory=lambda: ImitationTrainConfig(
-        iterations=2000, batch_pairs=32, states_per_pair=8, lr=2e-3, checkpoint_every=100, log_every=50))
+        iterations=12000, batch_pairs=32, states_per_pair=8, lr=2e-3, checkpoint_every=100, log_every=50))
     dagger_rounds: int = 2
     dagger_episodes: int = 280
     eval_train_configs: int = 10      # scenes (each with an unseen demo) per training layout
@@ -282,16 +283,8 @@ def blocks_evaluate(cfg: BlocksConfig, ctx: RunContext, policies: dict):
 def _strip(cfg: BlocksConfig, ctx: RunContext, policy, test: list[str], frames: int = 6) -> dict:
     """Block positions at a few moments of one held-out demo and of the policy's episode."""
     lay = min(test, key=lambda l: (abs(layout_stages(l) - 3), l))
-    rng = _rng(ctx.seed, "test", 4)
-    traces: list = []
-    demo = collect_blocks(rng, [lay], [0], cfg.noise, traces=traces)
-    res = rollout_blocks(policy, demo, [lay], rng, cfg.device, record=True)
-    pick = lambda n: np.linspace(0, n - 1, frames).round().astype(int)  # noqa: E731
-    demo_pos = np.array([p for p, _ in traces[0]])
-    return {"layout": lay, "success": bool(res.success[0]),
-            "demo": demo_pos[pick(len(demo_pos))].tolist(), "demo_steps": pick(len(demo_pos)).tolist(),
-            "policy": res.positions[0][pick(len(res.positions[0]))].tolist(),
-            "policy_steps": pick(len(res.positions[0])).tolist()}
+    ep = imitate(policy, lay, noise=cfg.noise, device=cfg.device, rng=_rng(ctx.seed, "test", 4))
+    return episode_strip(ep, frames)
 
 
 def blocks_plot(results: dict, out: Path) -> list[Path]:
@@ -322,38 +315,7 @@ def blocks_plot(results: dict, out: Path) -> list[Path]:
 
 
 def _plot_strip(strip: dict, path: Path) -> Path:
-    from learnt.plotting import plt
-    from matplotlib.patches import Rectangle
-
-    from learnt.imitation.blockworld import LETTERS
-
-    outcome = "(success)" if strip["success"] else "(failure)"
-    rows = [("demo", "top", "demo, top view"), ("demo", "side", "demo, side view"),
-            ("policy", "top", f"policy {outcome}, top"), ("policy", "side", f"policy {outcome}, side")]
-    n = len(strip["demo"])
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.9 * n, 1.9 * len(rows)), dpi=100, squeeze=False)
-    for r, (key, view, label) in enumerate(rows):
-        for c in range(n):
-            ax = axes[r, c]
-            pos = np.array(strip[key][c])
-            for b in np.argsort(pos[:, 2]) if view == "top" else np.argsort(-pos[:, 1]):
-                x, y, z = pos[b]
-                u, v = (x, y) if view == "top" else (x, z)   # side view looks along +y, nearer blocks in front
-                ax.add_patch(Rectangle((u - 0.5, v - 0.5), 1, 1, color=f"C{b % 10}", alpha=0.9, ec="k", lw=0.6))
-                ax.text(u, v, LETTERS[b], ha="center", va="center", fontsize=7, color="w")
-            ax.set_xlim(-5.5, 5.5)
-            ax.set_ylim((-5.5, 5.5) if view == "top" else (0, 7))
-            ax.set_aspect("equal")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r % 2 == 0:
-                ax.set_title(f"t={strip[key + '_steps'][c]}", fontsize=8)
-        axes[r, 0].set_ylabel(label, fontsize=7)
-    fig.suptitle(f"held-out layout '{strip['layout']}' (towers listed bottom-up)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return plot_episode(strip, path, f"held-out layout '{strip['layout']}' (towers listed bottom-up)")
 
 
 def blocks_load_trained(cfg: BlocksConfig, path: str) -> dict:

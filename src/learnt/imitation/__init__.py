@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 
+from learnt.imitation.api import Episode, imitate, load_policy, plot_episode, save_policy, success_rate
 from learnt.imitation.block_expert import benchmark_tasks, expert_action, expert_plan
 from learnt.imitation.block_policy import BlockLoss, BlockStackPolicy
 from learnt.imitation.blockworld import BlockWorld, layout_stages, pad_observation, parse_layout
@@ -22,7 +23,8 @@ for _id, _entry in (("learnt/ParticleReach-v0", "learnt.imitation.envs:ParticleR
     if _id not in gym.registry:
         gym.register(id=_id, entry_point=_entry)
 
-__all__ = ["ARCHITECTURES", "BlockLoss", "BlockStackEnv", "BlockStackPolicy", "BlockWorld", "ImitationTrainConfig",
-           "ImitationTrainer", "ParticleReachEnv", "Trajectories", "benchmark_tasks", "collect_blocks",
-           "collect_particle", "expert_action", "expert_plan", "layout_stages", "load_or_collect",
-           "make_particle_policy", "mse_loss", "pad_observation", "parse_layout", "rollout_blocks", "rollout_particle"]
+__all__ = ["ARCHITECTURES", "BlockLoss", "BlockStackEnv", "BlockStackPolicy", "BlockWorld", "Episode",
+           "ImitationTrainConfig", "ImitationTrainer", "ParticleReachEnv", "Trajectories", "benchmark_tasks",
+           "collect_blocks", "collect_particle", "expert_action", "expert_plan", "imitate", "layout_stages",
+           "load_or_collect", "load_policy", "make_particle_policy", "mse_loss", "pad_observation", "parse_layout",
+           "plot_episode", "rollout_blocks", "rollout_particle", "save_policy", "success_rate"]
