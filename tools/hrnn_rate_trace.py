@@ -55,8 +55,16 @@ def main() -> None:
         raise SystemExit(f"--steps {a.steps} --every {a.every}; expected both >= 1")
     torch.set_num_threads(1)
     base = pretrained.load("hrnn", "cpu").eval()
-    if a.max_rel_step is not None:
-        base.max_rel_step = None if a.max_rel_step == "none" else float(a.max_rel_step)
+    if a.max_rel_step is not None and a.max_rel_step != "none":
+        try:
+            rho = float(a.max_rel_step)
+        except ValueError:
+            rho = math.nan
+        if not (rho > 0 and math.isfinite(rho)):
+            raise SystemExit(f"--max-rel-step {a.max_rel_step!r}; expected 'none' or a finite number > 0")
+        base.max_rel_step = rho
+    elif a.max_rel_step == "none":
+        base.max_rel_step = None
     fam = GEN_SETTINGS[a.problem]("cpu")
     finals = []
     for lr in a.lrs:
