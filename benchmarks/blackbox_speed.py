@@ -8,7 +8,8 @@ per-suggestion time "at n trials" is the mean over trials n-9..n.
     python benchmarks/blackbox_speed.py [--trials 200] [--seeds 3] [--set-proposer PATH]
         [--out benchmarks/results/blackbox_speed.json]
 
-``learned-oi`` is the shipped LSTM (handles the first 100 trials, then Optuna's TPE as its
+``learned-acq`` is the learned acquisition proposer (shipped, else untrained: the time does
+not depend on the weights), its horizon set to the study's length; ``learned-oi`` is the shipped LSTM (handles the first 100 trials, then Optuna's TPE as its
 fallback); ``learned-set`` a set proposer (``--set-proposer``, default the architecture
 tools/metatrain_bbo.sh trains, untrained: the time does not depend on the weights) with its
 horizon set to the study's length, so every suggestion up to the last is its own.
@@ -35,7 +36,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=200)
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--methods", default="learned-set,learned-oi,random,tpe,cmaes,gp")
+    ap.add_argument("--methods", default="learned-acq,learned-set,learned-oi,random,tpe,cmaes,gp")
     ap.add_argument("--set-proposer", default=None, help="a saved set proposer (default: untrained, width 32)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/blackbox_speed.json"))
     args = ap.parse_args()
@@ -44,7 +45,11 @@ def main() -> None:
 
     set_model = load_proposer(args.set_proposer) if args.set_proposer else SetProposer(width=32, heads=4, layers=2)
     set_model.meta = {**getattr(set_model, "meta", {}), "horizon": args.trials}
-    models = {"oi": load_pretrained("oi") if "oi" in pretrained_proposers() else LSTMProposer(), "set": set_model}
+    from learnt.blackbox.acquisition import AcquisitionProposer
+    acq = load_pretrained("acq") if "acq" in pretrained_proposers() else AcquisitionProposer()
+    acq.meta = {**getattr(acq, "meta", {}), "horizon": args.trials}
+    models = {"oi": load_pretrained("oi") if "oi" in pretrained_proposers() else LSTMProposer(), "set": set_model,
+              "acq": acq}
     fns = BenchmarkFamily("hartmann6", n_functions=args.seeds).sample(torch.Generator().manual_seed(0))
     out = {"set_proposer": args.set_proposer or "untrained SetProposer(width=32, heads=4, layers=2)",
            "trials": args.trials, "seeds": args.seeds, "function": "hartmann6 (perturbed)", "threads": 1,

@@ -294,9 +294,11 @@ class LSTMProposer(ProposerBase):
 
 
 def proposer_classes() -> dict[str, type]:
-    """The proposer kinds a model file may hold: the paper's LSTM and the set (attention) proposer."""
+    """The proposer kinds a model file may hold: the paper's LSTM, the set (attention) proposer
+    and the learned acquisition function."""
+    from learnt.blackbox.acquisition import AcquisitionProposer
     from learnt.blackbox.set_proposer import SetProposer
-    return {LSTMProposer.kind: LSTMProposer, SetProposer.kind: SetProposer}
+    return {LSTMProposer.kind: LSTMProposer, SetProposer.kind: SetProposer, AcquisitionProposer.kind: AcquisitionProposer}
 
 
 def load_proposer(path, map_location: str = "cpu") -> nn.Module:

@@ -42,6 +42,7 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from learnt.blackbox.acquisition import AcquisitionProposer
 from learnt.blackbox.proposer import DESIGN_LEN, Y_CLIP, LSTMProposer
 from learnt.blackbox.set_proposer import NumpySetProposer, SetProposer
 from learnt.blackbox.space import decode, encode
@@ -90,15 +91,19 @@ class LearnedSampler(BaseSampler):
             Default: the horizon the proposer was meta-trained for (100).
         fallback: sampler for everything the proposer does not handle (see the module
             docstring). Default: ``TPESampler(seed=seed)``.
-        seed: seed of the default fallback sampler. (The proposer itself is deterministic.)
+        seed: seed of the default fallback sampler and of an acquisition proposer's candidates
+            (a suggestion is a function of the history and the seed; LSTM and set proposers
+            are deterministic).
     """
 
-    def __init__(self, proposer: LSTMProposer | SetProposer | str | None = None, *, horizon: int | None = None,
-                 fallback: BaseSampler | None = None, seed: int | None = None) -> None:
+    def __init__(self, proposer: LSTMProposer | SetProposer | AcquisitionProposer | str | None = None, *,
+                 horizon: int | None = None, fallback: BaseSampler | None = None, seed: int | None = None) -> None:
         if proposer is None or isinstance(proposer, str):
             proposer = _load(proposer)
-        if not isinstance(proposer, (LSTMProposer, SetProposer)):
-            raise TypeError(f"proposer={proposer!r}; expected an LSTMProposer, a SetProposer, a shipped name or a path")
+        if not isinstance(proposer, (LSTMProposer, SetProposer, AcquisitionProposer)):
+            raise TypeError(f"proposer={proposer!r}; expected an LSTMProposer, a SetProposer, an AcquisitionProposer, "
+                            f"a shipped name or a path")
+        self._seed = 0 if seed is None else int(seed)
         # a copy: the caller's module keeps its device and train/eval mode
         self.proposer = copy.deepcopy(proposer).cpu().eval()
         meta_h = getattr(proposer, "meta", {}).get("horizon", 100)
@@ -194,6 +199,19 @@ class LearnedSampler(BaseSampler):
         """The next query (d,) in [0, 1]^d after finished trials ``done`` = [(number, coords, y)]
         (in order) and pending coordinates ``pending``: a replay through the proposer (an LSTM),
         or one pass over the whole history (a set proposer)."""
+        if isinstance(self.proposer, AcquisitionProposer):
+            md = self.proposer.max_dim
+            xh = np.zeros((1, len(done), md))
+            for i, e in enumerate(done):
+                xh[0, i, :dim] = e[1]
+            xp = np.zeros((1, len(pending), md))
+            for i, coords in enumerate(pending):
+                xp[0, i, :dim] = coords
+            yh = np.array([[e[2] for e in done]], dtype=np.float64).reshape(1, len(done))
+            mask = (np.arange(md) < dim).astype(np.float64)[None]
+            # the candidates' random numbers: a function of the history's size and the seed only
+            rng = np.random.default_rng([self._seed, len(done), len(pending)])
+            return torch.from_numpy(self.proposer.propose_np(xh, yh, xp, mask, rng)[0, :dim].copy())
         fast = self._fast()
         if isinstance(fast, NumpySetProposer):
             md = self.proposer.max_dim
@@ -325,6 +343,6 @@ def _live_trials(study: Study) -> list[FrozenTrial]:
     return study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING), use_cache=True)
 
 
-def _load(name: str | None) -> LSTMProposer | SetProposer:
+def _load(name: str | None) -> LSTMProposer | SetProposer | AcquisitionProposer:
     from learnt.blackbox.pretrained import load_pretrained
     return load_pretrained(name)
