@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from learnt.blackbox import BlackBoxTrainConfig, GPPrior, LSTMProposer
+from learnt.blackbox import AcquisitionProposer, AcquisitionTrainConfig, BlackBoxTrainConfig, GPPrior, LSTMProposer
 from learnt.errors import ConfigError
 from learnt.experiments import blackbox as B
 from learnt.experiments.base import RunContext, run_experiment
@@ -33,18 +33,20 @@ def _check(results, settings, methods):
 
 def test_blackbox_gp_tiny(tmp_path):
     cfg = dataclasses.replace(
-        B.gp_config("quick"), proposer=B.ProposerConfig(max_dim=3, hidden=8), losses=("oi", "ei"), dims=(1, 3),
+        B.gp_config("quick"), proposer=B.ProposerConfig(max_dim=3, hidden=8), losses=("oi", "ei", "acq"), dims=(1, 3),
+        acq=AcquisitionTrainConfig(iterations=2, dims=(1, 3), functions_per_dim=2, max_history=6, val_every=2,
+                                   checkpoint_every=2, val_functions_per_dim=2, val_horizons=(3, 6)),
         train=BlackBoxTrainConfig(iterations=3, dims=(1, 3), functions_per_dim=2, horizon_start=3, horizon_end=6,
                                   val_every=3, val_functions_per_dim=2, val_horizons=(3, 6), prior=GPPrior(n_features=32)),
         suite=TINY_SUITE)
     res = run_experiment(B.BLACKBOX_GP, cfg, RunContext(out=tmp_path, budget="quick", progress=False))
-    _check(res, ["gp-d1", "gp-d3"], ["learned-oi", "learned-ei", "random", "tpe", "cmaes"])
+    _check(res, ["gp-d1", "gp-d3"], ["learned-oi", "learned-ei", "learned-acq", "random", "tpe", "cmaes"])
     assert not any(r["metric"] == "regret@6" and r["method"] == "gp" for r in res["rows"])  # GPSampler ran 4
     assert (tmp_path / "meta-oi" / "best.pt").exists() and (tmp_path / "regret_vs_evals.png").exists()
     on_disk = json.loads((tmp_path / "results.json").read_text())
     assert on_disk["experiment"] == "blackbox-gp" and set(on_disk["curves"]) == {"gp-d1", "gp-d3"}
     models = B.load_models(cfg, str(tmp_path))
-    assert set(models) == {"oi", "ei"}
+    assert set(models) == {"oi", "ei", "acq"} and isinstance(models["acq"], AcquisitionProposer)
 
 
 def test_blackbox_benchmarks_and_hpo_tiny(tmp_path):

@@ -68,5 +68,5 @@ def test_save_load_round_trip_and_foreign_file(tmp_path):
     torch.testing.assert_close(m.rollout(fns, 2, 4).x, m2.rollout(fns, 2, 4).x)
     from learnt.learned import L2LOptimizer
     save_rule(L2LOptimizer(), tmp_path / "l2l.pt")
-    with pytest.raises(CheckpointError, match="expected one of \\['bbo-lstm', 'bbo-set'\\]"):
+    with pytest.raises(CheckpointError, match="expected one of \\['bbo-acq', 'bbo-lstm', 'bbo-set'\\]"):
         load_proposer(tmp_path / "l2l.pt")

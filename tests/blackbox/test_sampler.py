@@ -113,7 +113,7 @@ def test_default_sampler_loads_the_shipped_proposer():
     if not pretrained_proposers():
         pytest.skip("no shipped proposer in this checkout")
     s = LearnedSampler()
-    assert s.proposer.kind == "bbo-lstm" and s.horizon >= 10
+    assert s.proposer.kind == "bbo-acq" and s.horizon == 200
 
 
 def test_unknown_proposer_name_is_a_clear_error():

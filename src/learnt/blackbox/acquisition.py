@@ -12,7 +12,9 @@ and NAP (Maraval et al. 2023) do, with the parts that cost nothing to compute co
    coordinates). The random numbers come from a generator seeded by the history's length,
    so a suggestion stays a pure function of the history.
 2. **Features** of each candidate (``N_FEATURES``, parameter-free, float64 numpy, the same
-   code in training and in :class:`~learnt.blackbox.sampler.LearnedSampler`): kernel-weighted
+   code in training and in :class:`~learnt.blackbox.sampler.LearnedSampler`; past 64 results
+   the smoothers and GPs read the best 32 and an even spread of 32 others, so a suggestion
+   costs the same at any history length): kernel-weighted
    means, spreads, ranks and densities of the finished results at eight bandwidths
    (Nadaraya-Watson smoothers), the density of the pending queries (parallel workers),
    the posterior mean, standard deviation and closed-form expected improvement of GP
@@ -71,10 +73,10 @@ DENSITY_EPS = 1e-2
 LOCAL_RADII = (0.2, 0.07, 0.02, 0.005, 0.001)
 TOP_K = 4
 N_GLOBAL = len(NW_SCALES)
-N_FEATURES = 4 * len(NW_SCALES) + len(NW_SCALES) + 4 * len(GP_MODELS) + 1 + 8
-EI_FEATURES = slice(4 * len(NW_SCALES) + len(NW_SCALES) + 2 * len(GP_MODELS),
-                    4 * len(NW_SCALES) + len(NW_SCALES) + 3 * len(GP_MODELS))
-BMA_EI = 4 * len(NW_SCALES) + len(NW_SCALES) + 4 * len(GP_MODELS)   # log EI of the evidence-weighted mixture
+GP_WARPS = ("standardise", "copula")   # what the GP regressions fit (see _gp_targets)
+GP_BLOCK = 4 * len(GP_MODELS) + 1      # per warp: mean, std, log EI, weight of each model, the average's log EI
+N_FEATURES = 5 * len(NW_SCALES) + len(GP_WARPS) * GP_BLOCK + 1 + 8
+BMA_EI = 5 * len(NW_SCALES) + len(GP_WARPS) * GP_BLOCK   # log of the warps' mean model-average EI
 
 
 # ---------------------------------------------------------------------------------- features
@@ -117,6 +119,12 @@ def features(xh: np.ndarray, yh: np.ndarray, xp: np.ndarray, cand: np.ndarray, m
     if n:
         d2 = _sq_dist(cand, xh, mask, dim)                          # (K, M, n)
         ranks = (np.argsort(np.argsort(yh, 1), 1) / max(n - 1, 1)) if n > 1 else np.zeros_like(yh)
+        nearest = np.sqrt(d2.min(2))                                # to any query so far
+        if n > GP_MAX:   # the smoothers and the GPs read at most GP_MAX results (cost O(1) in n)
+            idx = _gp_subset(ys)
+            d2 = np.take_along_axis(d2, idx[:, None, :], 2)
+            xh, yh, ys, ranks = (np.take_along_axis(xh, idx[:, :, None], 1), np.take_along_axis(yh, idx, 1),
+                                 np.take_along_axis(ys, idx, 1), np.take_along_axis(ranks, idx, 1))
         d2min = d2.min(2)                                           # (K, M)
         inv = 1.0 / (2.0 * nw * nw)                                 # (H,)
         e = np.exp(-(d2 - d2min[:, :, None])[:, None] * inv[None, :, None, None])     # (K, H, M, n)
@@ -126,7 +134,6 @@ def features(xh: np.ndarray, yh: np.ndarray, xp: np.ndarray, cand: np.ndarray, m
         mean, sq, rank = sums[..., 1] / s, sums[..., 2] / s, sums[..., 3] / s
         out += [mean, np.sqrt(np.maximum(sq - mean * mean, 0.0)), rank * 2 - 1,
                 np.log(DENSITY_EPS + s * np.exp(-d2min[:, :, None] * inv))]
-        nearest = np.sqrt(d2min)
     else:
         z = np.zeros((k, m, len(nw)))
         out += [z, z, z, np.full((k, m, len(nw)), math.log(DENSITY_EPS))]
@@ -136,7 +143,8 @@ def features(xh: np.ndarray, yh: np.ndarray, xp: np.ndarray, cand: np.ndarray, m
         out.append(np.log(DENSITY_EPS + np.exp(-d2p[..., None] / (2.0 * nw * nw)).sum(2)))
     else:
         out.append(np.full((k, m, len(nw)), math.log(DENSITY_EPS)))
-    out += list(_gp_features(xh, ys, cand, mask, dim, y_best))
+    blocks, ei = _gp_blocks(xh, yh, ys, cand, mask, dim)
+    out += blocks + [np.log(ei + 1e-9)[..., None] / 5.0]
     if n:
         best = np.take_along_axis(xh, yh.argmin(1)[:, None, None], 1)      # (K, 1, D)
         to_best = np.sqrt(_sq_dist(cand, best, mask, dim)[:, :, 0])
@@ -151,23 +159,24 @@ def features(xh: np.ndarray, yh: np.ndarray, xp: np.ndarray, cand: np.ndarray, m
     return np.concatenate(out, -1)
 
 
-def _gp_features(xh, ys, cand, mask, dim, y_best):
-    """GP posterior mean, std, log EI of each fixed (length scale, noise) model (K, M, G), the models'
-    evidence as a tempered softmax over scales (log evidence / n; broadcast to (K, M, G)) and
-    the log EI of the model average over the scales under those tempered weights (K, M, 1): EI
-    is linear in the predictive distribution, so the mixture's EI is the weighted sum of the
-    scales' EIs."""
+def _gp_features(xh, yw, cand, mask, dim):
+    """For each target vector ``yw[:, w]`` (K, W, n): GP posterior mean, std and log EI of
+    each fixed (length scale, noise) model (K, M, G), the models' evidence as a tempered
+    softmax (log evidence / n; broadcast to (K, M, G)) and the log EI of the model average
+    under those weights (K, M, 1) (EI is linear in the predictive distribution, so the
+    mixture's EI is the weighted sum of the models' EIs). The kernel matrices depend on the
+    locations only and are shared by the W targets. Returns a list of W such 5-tuples."""
     k, m, _ = cand.shape
-    n = xh.shape[1]
+    w_n, n = yw.shape[1], xh.shape[1]
     g = len(GP_MODELS)
     if n == 0:
         z = np.zeros((k, m, g))
         std = np.ones((k, m, g))
-        ei = _ei(z, std, np.zeros((k, 1, 1)))
-        log_ei = np.log(ei + 1e-9) / 5.0
-        return z, std, log_ei, np.full((k, m, g), 1.0 / g), log_ei[..., :1]
-    if n > GP_MAX:
-        xh, ys = _gp_subset(xh, ys)
+        log_ei = np.log(_ei(z, std, np.zeros((k, 1, 1))) + 1e-9) / 5.0
+        return [(z, std, log_ei, np.full((k, m, g), 1.0 / g), log_ei[..., :1])] * w_n
+    if n > GP_MAX:   # the warps are monotone in the results: one subset serves them all
+        idx = _gp_subset(yw[:, 0])
+        xh, yw = np.take_along_axis(xh, idx[:, :, None], 1), np.take_along_axis(yw, idx[:, None, :], 2)
         n = GP_MAX
     ls = np.array([s for s, _ in GP_MODELS])[None, :, None, None]
     noise = np.array([v for _, v in GP_MODELS])[None, :, None, None]
@@ -176,32 +185,62 @@ def _gp_features(xh, ys, cand, mask, dim, y_best):
     a = np.exp(-dxx / (2.0 * ls * ls)) + noise * np.eye(n)          # (K, G, n, n)
     kcx = np.exp(-dcx / (2.0 * ls * ls))                            # (K, G, M, n)
     ainv = np.linalg.inv(a)
-    alpha = ainv @ ys[:, None, :, None]                             # (K, G, n, 1)
-    mean = (kcx @ alpha)[..., 0].transpose(0, 2, 1)                 # (K, M, G)
     var = 1.0 - ((kcx @ ainv) * kcx).sum(-1)                        # (K, G, M): of f, not of a noisy y
-    std = np.sqrt(np.maximum(var, 1e-9)).transpose(0, 2, 1)
+    std = np.sqrt(np.maximum(var, 1e-9)).transpose(0, 2, 1)         # (K, M, G)
     logdet = np.linalg.slogdet(a)[1]                                # (K, G)
-    log_ev = -0.5 * (ys[:, None, :] * alpha[..., 0]).sum(-1) - 0.5 * logdet
-    # the scales' posterior, tempered (log evidence / n): the untempered one puts all its mass on
-    # one scale and then EI stops exploring (on validation GP functions it was worse in d = 1..9)
-    tempered = np.exp((log_ev - log_ev.max(1, keepdims=True)) / n)
-    tempered = tempered / tempered.sum(1, keepdims=True)
-    ei = _ei(mean, std, y_best[:, None, None])                      # (K, M, G)
-    bma = (ei * tempered[:, None, :]).sum(-1, keepdims=True)        # EI under the mixture posterior
-    return (mean, std, np.log(ei + 1e-9) / 5.0, np.broadcast_to(tempered[:, None, :], (k, m, g)),
-            np.log(bma + 1e-9) / 5.0)
+    alpha = ainv @ yw.transpose(0, 2, 1)[:, None]                   # (K, G, n, W)
+    means = kcx @ alpha                                             # (K, G, M, W)
+    out = []
+    for w in range(w_n):
+        ys = yw[:, w]
+        mean = means[..., w].transpose(0, 2, 1)                     # (K, M, G)
+        log_ev = -0.5 * (ys[:, None, :] * alpha[..., w]).sum(-1) - 0.5 * logdet
+        # the models' posterior, tempered (log evidence / n): the untempered one puts all its mass
+        # on one model and then EI stops exploring (on validation GP functions it was worse in d = 1..9)
+        tempered = np.exp((log_ev - log_ev.max(1, keepdims=True)) / n)
+        tempered = tempered / tempered.sum(1, keepdims=True)
+        ei = _ei(mean, std, ys.min(1)[:, None, None])               # (K, M, G)
+        bma = (ei * tempered[:, None, :]).sum(-1, keepdims=True)    # EI under the mixture posterior
+        out.append((mean, std, np.log(ei + 1e-9) / 5.0, np.broadcast_to(tempered[:, None, :], (k, m, g)),
+                    np.log(bma + 1e-9) / 5.0))
+    return out
 
 
-def _gp_subset(xh: np.ndarray, ys: np.ndarray):
-    """At most GP_MAX points for the GP regressions: the best half, and the rest evenly spread
-    over the others in trial order (so a suggestion costs O(1) in the history's length)."""
-    k, n, _ = xh.shape
+def _gp_blocks(xh, yh, ys, cand, mask, dim):
+    """The GP features of every warp (a list of (K, M, .) arrays) and the warps' mean
+    model-average EI (K, M): with standardised results the GPs keep the objective's scale
+    (right for smooth objectives), with normal scores they cannot be distorted by heavy tails,
+    plateaus and failure values (on validation functions of the GP prior the first wins, of
+    the search-space prior the second), so the untrained score hedges between them."""
+    yw = np.stack([_gp_targets(yh, ys, warp) for warp in GP_WARPS], 1) if yh.shape[1] else \
+        np.zeros((len(yh), len(GP_WARPS), 0))
+    blocks, eis = [], []
+    for parts in _gp_features(xh, yw, cand, mask, dim):
+        blocks += list(parts)
+        eis.append(np.exp(5.0 * parts[-1][..., 0]))
+    return blocks, np.mean(eis, 0)
+
+
+def _gp_targets(yh: np.ndarray, ys: np.ndarray, warp: str) -> np.ndarray:
+    """What the GP regressions fit: the standardised results, or (``"copula"``) their normal
+    scores ``Phi^-1((rank + 0.5) / n)``."""
+    n = yh.shape[1]
+    if warp == "standardise" or n < 2:
+        return ys
+    from scipy.special import ndtri
+    ranks = np.argsort(np.argsort(yh, 1, kind="stable"), 1)
+    return ndtri((ranks + 0.5) / n)
+
+
+def _gp_subset(ys: np.ndarray) -> np.ndarray:
+    """Indices (K, GP_MAX) of the results the GP regressions see: the best half, and the rest
+    evenly spread over the others in trial order (so a suggestion costs O(1) in the history's length)."""
+    n = ys.shape[1]
     half = GP_MAX // 2
     order = np.argsort(ys, 1, kind="stable")
     best, rest = order[:, :half], np.sort(order[:, half:], 1)
     pick = np.round(np.linspace(0, n - half - 1, GP_MAX - half)).astype(int)
-    idx = np.concatenate([best, rest[:, pick]], 1)
-    return np.take_along_axis(xh, idx[:, :, None], 1), np.take_along_axis(ys, idx, 1)
+    return np.concatenate([best, rest[:, pick]], 1)
 
 
 def _ei(mean, std, best):
@@ -343,8 +382,7 @@ def behaviour_step(xh, yh, mask, design, rng, explore: float, n_global: int, n_l
     k = xh.shape[0]
     cand = candidates(xh, yh, mask, design, rng, n_global, n_local)
     dim = np.maximum(mask.sum(1), 1.0)
-    ys = _standardise(yh)
-    ei = _gp_features(xh, ys, cand, mask, dim, ys.min(1))[4][..., 0]
+    ei = _gp_blocks(xh, yh, _standardise(yh), cand, mask, dim)[1]
     pick = ei.argmax(1)
     rand = rng.integers(cand.shape[1], size=k)
     pick = np.where(rng.random(k) < explore, rand, pick)

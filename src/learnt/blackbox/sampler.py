@@ -14,7 +14,12 @@ finished trial has) when it has between 1 and ``proposer.max_dim`` non-fixed par
 mapped to the unit cube by :mod:`learnt.blackbox.space`. Everything else goes to the
 ``fallback`` sampler (default: Optuna's TPE): parameters outside the joint space
 (conditional ones), search spaces wider than the proposer, and every trial once the study
-has ``horizon`` trials (the horizon the proposer was meta-trained for, 100 by default).
+has ``horizon`` trials (the horizon the proposer was meta-trained for: 100 for the LSTMs,
+200 for the acquisition proposer, the default).
+
+The default proposer (``"acq"``, :class:`~learnt.blackbox.acquisition.AcquisitionProposer`)
+scores candidate queries by a learned expected improvement over kernel features of the
+whole history; a suggestion is a function of the history and ``seed``, with no replay.
 
 Example:
     >>> import optuna
@@ -79,16 +84,18 @@ def _check_single_objective(study: Study) -> None:
 
 
 class LearnedSampler(BaseSampler):
-    """An Optuna sampler driven by a meta-learned LSTM proposer (Chen et al. 2017).
+    """An Optuna sampler driven by a learned proposer: the acquisition proposer (default), or a
+    meta-learned LSTM (Chen et al. 2017) or set proposer.
 
     Args:
         proposer: an :class:`~learnt.blackbox.proposer.LSTMProposer` or a
-            :class:`~learnt.blackbox.set_proposer.SetProposer`, the name of a shipped proposer
+            :class:`~learnt.blackbox.set_proposer.SetProposer`, an
+            :class:`~learnt.blackbox.acquisition.AcquisitionProposer`, the name of a shipped proposer
             (see :func:`learnt.blackbox.pretrained_proposers`) or a path to a saved one; None
             uses the default shipped proposer. An LSTM replays the history (memoised); a set
             proposer reads the whole history at every suggestion.
         horizon: number of trials the proposer handles; later trials go to ``fallback``.
-            Default: the horizon the proposer was meta-trained for (100).
+            Default: the proposer's ``meta["horizon"]`` (100 for the LSTMs, 200 for ``"acq"``).
         fallback: sampler for everything the proposer does not handle (see the module
             docstring). Default: ``TPESampler(seed=seed)``.
         seed: seed of the default fallback sampler and of an acquisition proposer's candidates
@@ -106,7 +113,7 @@ class LearnedSampler(BaseSampler):
         self._seed = 0 if seed is None else int(seed)
         # a copy: the caller's module keeps its device and train/eval mode
         self.proposer = copy.deepcopy(proposer).cpu().eval()
-        meta_h = getattr(proposer, "meta", {}).get("horizon", 100)
+        meta_h = getattr(proposer, "meta", {}).get("horizon", 200 if isinstance(proposer, AcquisitionProposer) else 100)
         self.horizon = int(meta_h if horizon is None else horizon)
         if self.horizon < 1:
             raise ValueError(f"horizon={horizon!r}; expected a positive number of trials")

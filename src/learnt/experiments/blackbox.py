@@ -28,6 +28,7 @@ import optuna
 import torch
 
 from learnt.blackbox import (
+    AcquisitionProposer, AcquisitionTrainConfig, train_acquisition,
     BenchmarkFamily, BlackBoxTrainConfig, LearnedSampler, LSTMProposer, SetProposer, load_pretrained,
     load_proposer, pretrained_proposers, train_proposer,
 )
@@ -91,11 +92,19 @@ class SuiteConfig:
                               f"expected n_seeds >= 2 and report points within 1..evals")
 
 
+ACQ = "acq"   # the name of the learned acquisition proposer among the ``losses`` (trained by regression)
+ACQ_HORIZON = 200
+
+
 @dataclass(frozen=True)
 class BlackBoxGPConfig:
+    """``losses``: the LSTM proposers to meta-train (one per Chen et al. loss) and ``"acq"``, the
+    learned acquisition proposer (:mod:`learnt.blackbox.acquisition`, trained with ``acq``)."""
+
     proposer: ProposerConfig = field(default_factory=ProposerConfig)
     train: BlackBoxTrainConfig = field(default_factory=BlackBoxTrainConfig)
-    losses: tuple[str, ...] = ("oi", "ei", "sum")
+    losses: tuple[str, ...] = ("oi", "ei", "sum", ACQ)
+    acq: AcquisitionTrainConfig = field(default_factory=lambda: AcquisitionTrainConfig(iterations=600, val_every=150))
     dims: tuple[int, ...] = (1, 3, 6, 9)
     suite: SuiteConfig = field(default_factory=SuiteConfig)
     device: str = "cpu"
@@ -104,7 +113,7 @@ class BlackBoxGPConfig:
 @dataclass(frozen=True)
 class BlackBoxBenchmarksConfig:
     functions: tuple[str, ...] = ("branin", "goldstein_price", "hartmann3", "hartmann6")
-    losses: tuple[str, ...] = ("sum", "ei", "oi")
+    losses: tuple[str, ...] = ("sum", "ei", "oi", ACQ)
     translate: float = 0.1
     scale_range: tuple[float, float] = (0.5, 2.0)
     suite: SuiteConfig = field(default_factory=SuiteConfig)
@@ -113,7 +122,7 @@ class BlackBoxBenchmarksConfig:
 
 @dataclass(frozen=True)
 class BlackBoxHPOConfig:
-    losses: tuple[str, ...] = ("oi",)
+    losses: tuple[str, ...] = ("ei", ACQ)
     epochs: int = 4
     suite: SuiteConfig = field(default_factory=lambda: SuiteConfig(evals=50, report_at=(10, 20, 50), gp_evals=50))
     device: str = "cpu"
@@ -163,7 +172,7 @@ def make_sampler(method: str, seed: int, models: dict[str, LSTMProposer]):
         return optuna.samplers.CmaEsSampler(seed=seed)
     if method.startswith("learned-"):
         return LearnedSampler(models[method[len("learned-"):]], seed=seed)
-    raise ConfigError(f"method={method!r}; expected one of {BASELINES} or learned-<loss>")
+    raise ConfigError(f"method={method!r}; expected one of {BASELINES} or learned-<loss> (learned-acq)")
 
 
 def run_study(method: str, objective: Callable, n_trials: int, seed: int, models: dict | None = None,
@@ -326,13 +335,18 @@ def gp_config(budget: str) -> BlackBoxGPConfig:
             cfg, proposer=ProposerConfig(hidden=32),
             train=dataclasses.replace(cfg.train, iterations=40, horizon_end=20, functions_per_dim=4, val_every=20,
                                       val_functions_per_dim=8, val_horizons=(10, 20)),
-            dims=(1, 3, 6), suite=SuiteConfig(n_seeds=6, evals=20, report_at=(10, 20), gp_evals=12, timing_seeds=1))
+            dims=(1, 3, 6), suite=SuiteConfig(n_seeds=6, evals=20, report_at=(10, 20), gp_evals=12, timing_seeds=1),
+            acq=AcquisitionTrainConfig(iterations=6, dims=(1, 3, 6), functions_per_dim=2, max_history=20, val_every=3,
+                                       checkpoint_every=3, val_functions_per_dim=2, val_horizons=(10, 20)))
     return cfg
 
 
 def gp_meta_train(cfg: BlackBoxGPConfig, ctx: RunContext) -> dict[str, LSTMProposer]:
     models = {}
     for loss in cfg.losses:
+        if loss == ACQ:
+            models[ACQ] = _train_acq(cfg, ctx)
+            continue
         # one initialisation per loss (seeding by len(loss) gave "oi" and "ei" the same weights)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(ctx.seed, "train", 0, *map(ord, loss)))
@@ -345,6 +359,18 @@ def gp_meta_train(cfg: BlackBoxGPConfig, ctx: RunContext) -> dict[str, LSTMPropo
         model.meta = {"horizon": cfg.train.horizon_end, "loss": loss}
         models[loss] = model.cpu().eval()
     return models
+
+
+def _train_acq(cfg: BlackBoxGPConfig, ctx: RunContext) -> AcquisitionProposer:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(ctx.seed, "train", 0, *map(ord, ACQ)))
+        model = AcquisitionProposer(max_dim=cfg.proposer.max_dim)
+    out = ctx.out / f"meta-{ACQ}"
+    resume = ctx.resume and (out / "checkpoint.pt").exists()
+    res = train_acquisition(model, cfg.acq, seed=ctx.seed, out_dir=out, progress=ctx.progress, resume=resume)
+    log.info("proposer %s: best validation %.4f at iteration %d", ACQ, res.best_score, res.best_iteration)
+    model.meta = {"horizon": ACQ_HORIZON, "loss": ACQ, "best_iteration": res.best_iteration}
+    return model.eval()
 
 
 def gp_evaluate(cfg: BlackBoxGPConfig, ctx: RunContext, models: dict[str, LSTMProposer]):

@@ -37,7 +37,7 @@ LOG_SCALED = {"init_lr", "n_units_1", "n_units_2", "batch_size"}
 @dataclass(frozen=True)
 class BlackBoxHPOLibConfig:
     tables: tuple[str, ...] = TABLES
-    losses: tuple[str, ...] = ("ei",)        # the shipped proposers shown (EI is LearnedSampler's default)
+    losses: tuple[str, ...] = ("ei", "acq")  # the shipped proposers shown (the LSTM EI and the acquisition proposer)
     suite: SuiteConfig = field(default_factory=lambda: SuiteConfig(n_seeds=30, evals=100, gp_evals=50))
     device: str = "cpu"
 
