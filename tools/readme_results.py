@@ -113,35 +113,34 @@ NOTES = {
                          "paired, the BPTT rule is better on 99 of 100 problems (p = 3e-18); PES ends level with "
                          "tuned Adam (better on 32 of 100, p = 0.84 for 'lower than Adam'). Its advantage is memory: flat in the unroll length (see Scale out).",
     "blackbox-gp": "Simple regret (best value found minus the function's minimum; lower is better) on 30 held-out "
-                   "GP functions per dimension, study seed = function index, GPSampler run to 50 evaluations (it "
-                   "needs ~0.2-0.4 s per suggestion). One proposer per loss serves every dimension. At 10 "
-                   "evaluations TPE and GPSampler are still in their 10 random start-up trials, and the learned "
-                   "proposers are below them in d = 6 and 9 (d = 9: all three 2.71-2.73 vs 3.17, paired p <= 0.002; "
-                   "d = 6: OI 1.98 vs 2.19, p = 0.027). At 20 evaluations the sum proposer is below TPE (d = 6: "
-                   "1.62 vs 1.69, p = 0.16; d = 9: 2.26 vs 2.51, p = 0.027) but **GPSampler is best from 20 "
-                   "evaluations on** (d = 6: 1.32, d = 9: 1.94): our best proposers miss it by 0.30 and 0.32. In "
-                   "d <= 3 GP-based search wins outright, as the paper also found for GP-EI. In this seeded rerun "
-                   "the three losses end close, sum best in d = 6 and 9; the shipped proposers are the earlier, "
-                   "unseeded run of this recipe, which ranked EI, OI, sum (the paper's order OI ~ EI > sum) and was "
-                   "better in d = 1 (EI 0.12 vs 0.22 at 10 evaluations). One network for all dimensions is no "
-                   "loss: on "
-                   "the d = 6 test functions the shipped joint EI proposer finds lower values than an EI "
-                   "proposer trained on d = 6 only with the same budget (after 100 evaluations -2.61 vs -2.31, "
-                   "paired p = 0.009; `python benchmarks/blackbox_per_dim.py`). Times are per suggestion over the last 10 trials, "
-                   "measured during this run on a shared, loaded CPU. Measured alone "
-                   "(`python benchmarks/blackbox_speed.py`, 6-d Hartmann, 1 thread, 3 studies): at 100 trials the "
-                   "LearnedSampler takes 0.32 ms per suggestion, TPE 1.7 ms, CMA-ES 0.40 ms, GPSampler 99 ms, "
-                   "random 0.07 ms (all including Optuna's own search-space bookkeeping); at 200 trials the set "
-                   "proposer takes 1.4 ms and GPSampler 157 ms.",
-    "blackbox-benchmarks": "The same proposers (meta-trained on GP samples only) on 30 randomly translated, scaled, "
-                           "flipped and permuted copies of each function; regret against the known minimum. On "
-                           "**Hartmann6** the EI proposer is below TPE and GPSampler at 10 evaluations (2.23 vs "
-                           "2.58, paired p = 0.06) and below TPE at 20 (1.51 vs 1.75, p = 0.23), but **GPSampler "
-                           "is better from 20 evaluations on** (1.20 at 20; the proposer misses it by 0.31). The "
-                           "paper's Hartmann6 result (learned ahead of Spearmint at 50 evaluations) does not "
-                           "reproduce against Optuna's GPSampler. The OI proposer generalises worst (Goldstein-Price's "
-                           "heavy tail, 1e5-scale values, hurts it most); from 50 evaluations TPE and GPSampler win "
-                           "everywhere.",
+                   "GP functions per dimension, study seed = function index, GPSampler run to 50 evaluations (it needs "
+                   "~0.1 s per suggestion). The committed rows evaluate the shipped proposers (`learnt evaluate "
+                   "blackbox-gp --pretrained`): **the default, `learned-acq` (the acquisition proposer at its "
+                   "initialisation, a model-averaged GP-EI over candidates), is at or below TPE and random search at "
+                   "every dimension and budget** (paired one-sided p <= 0.015 against TPE everywhere), below "
+                   "GPSampler in d = 6 and 9 at 20 evaluations and below it or within its CI at 50, and behind it in the "
+                   "low-dimensional end games: d = 1 at 20 and 50 evaluations (2.7e-5 and 2.2e-6 vs 1.5e-6 and "
+                   "5.4e-7: GPSampler optimises its acquisition to machine precision, ours picks among 128 "
+                   "candidates) and d = 3 at 50 (0.085 vs 0.021, 0.035 beyond GPSampler's CI). At 10 evaluations, "
+                   "where TPE and GPSampler are still in their random start-up, its first 9 queries are its own: "
+                   "0.0033 vs 0.16 in d = 1, 1.55 vs 2.19 in d = 6. The three LSTMs (Chen et al.'s proposer, one per "
+                   "loss) stay where they were: below the random start-up at 10 evaluations in d = 6 and 9, behind "
+                   "TPE and GPSampler from 50 on. `learnt reproduce blackbox-gp` meta-trains all four (the "
+                   "acquisition proposer by regression, 600 iterations, which has not been run to the end: the "
+                   "shipped file is the initialisation). Times are per suggestion over the last 10 trials, measured "
+                   "during this run with another run sharing the 2 cores; measured alone: `python "
+                   "benchmarks/blackbox_speed.py` (see the black-box section above).",
+    "blackbox-benchmarks": "The shipped proposers on 30 randomly translated, scaled, re-weighted copies of each "
+                           "closed-form benchmark (never used in training or tuning), GPSampler to 100 evaluations. "
+                           "The default (`learned-acq`) is at or below TPE at every budget on Hartmann3 and Hartmann6 "
+                           "(within GPSampler's CI or below it there at every budget) and on Branin to 50 trials, and "
+                           "misses TPE on **Branin at 100** (0.058 vs 0.029) and **Goldstein-Price at 10, 50 and 100** "
+                           "(539 vs 407: its 9 first queries are worse than random start-up on this heavy-tailed "
+                           "function; 5.8 vs 4.7; 3.2 vs 0.25). Both are end games where precision matters: "
+                           "Goldstein-Price spans six orders of magnitude and Branin has three equal minima, and the "
+                           "candidate set (radii down to 0.001 around the best four points) is coarser than "
+                           "GPSampler's gradient-based acquisition optimisation. Refining the incumbent's "
+                           "neighbourhood once the model average is confident is the next step.",
     "blackbox-hpo": "30 Optuna studies per method, each tuning a digits MLP (learning rate 1e-4..1 log, width "
                     "8..256 log-int, weight decay 1e-6..0.1 log, batch size {16, 32, 64, 128}; SGD + momentum, 4 "
                     "epochs) for 50 trials; regret = validation error above the best any method found for that "
@@ -390,6 +389,45 @@ def lopt_tables(rows: list[dict], problems: dict) -> list[str]:
     return out
 
 
+# experiments whose committed results evaluate the shipped model(s) (`learnt evaluate NAME --pretrained`)
+EVALUATED = ("lopt-suite", "blackbox-gp")
+
+
+def default_vs_baselines(rows: list[dict], default: str = "learned-acq") -> list[str]:
+    """Issue 15's check, per setting and budget: the default sampler's mean regret beside TPE's,
+    GPSampler's and random search's, the paired one-sided Wilcoxon p-value of "default < other",
+    and whether the default is at or below TPE and random search (and within GPSampler's 95% CI
+    or below it)."""
+    reg = {(r["setting"], r["method"], r["metric"]): r for r in rows if r["metric"].startswith("regret@")}
+    mine = [r for r in rows if r["method"] == default and r["metric"].startswith("regret@")]
+    if not mine:
+        return []
+    out = ["", f"The default sampler (`{default}`) against the baselines at each budget: mean regret, the paired "
+           "one-sided Wilcoxon p-value of \"default < baseline\" in brackets, and the checks (✓ at or below TPE / "
+           "random search; GPSampler: ✓ below it or within its 95% CI):", "",
+           "| setting | budget | default | TPE [p] | GPSampler [p] | random [p] | <= TPE | <= random | vs GPSampler |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in mine:
+        s_, m = r["setting"], r["metric"]
+        cells = []
+        for b in ("tpe", "gp", "random"):
+            o = reg.get((s_, b, m))
+            p = r.get("p_vs", {}).get(b)
+            cells.append("" if o is None else f"{o['mean']:.3g}" + (f" [{p:.2g}]" if p is not None else ""))
+        tpe, gp, rnd = (reg.get((s_, b, m)) for b in ("tpe", "gp", "random"))
+        le = lambda o: "" if o is None else ("✓" if r["mean"] <= o["mean"] else  # noqa: E731
+                                             f"✗ (+{r['mean'] - o['mean']:.2g})")
+        if gp is None:
+            vs_gp = ""
+        elif r["mean"] <= gp["mean"] + gp.get("ci95", 0.0):
+            vs_gp = "✓"
+        else:
+            vs_gp = f"✗ (+{r['mean'] - gp['mean'] - gp.get('ci95', 0.0):.2g} beyond the CI)"
+        out.append(f"| {s_} | {m.split('@')[1]} | {r['mean']:.3g} | " + " | ".join(cells)
+                   + f" | {le(tpe)} | {le(rnd)} | {vs_gp} |")
+    return out
+
+
 def p_table(rows: list[dict], prefix: str) -> list[str]:
     """One-sided p-values of the rows that carry ``p_vs`` (setting x metric x other method)."""
     have = [r for r in rows if r["metric"].startswith(prefix) and r.get("p_vs")]
@@ -413,6 +451,8 @@ def section(name: str) -> str:
         table, rows = lopt_tables(rows, res.get("problems", {})), None
     elif name in PIVOT:
         table = pivot_table(rows, *PIVOT[name]).splitlines()
+        if name.startswith("blackbox-"):
+            table += default_vs_baselines(rows)
         if name == "nas-bench201":
             opt = {r["setting"]: r["mean"] for r in rows if r["method"] == "table optimum"}
             table += ["", "Mean best validation accuracy (%) found (the cell's mean over training seeds), beside the table's "
@@ -429,8 +469,8 @@ def section(name: str) -> str:
         table += [f"| {r['method']} | {r['mean']:.3g} | {r['best']:.3g} ({r['best_lr']:.2g}) | "
                   f"{r['worst']:.3g} ({r['worst_lr']:.2g}) | {r['lr_span'][0]:g} to {r['lr_span'][1]:g} |" for r in ratio]
         rows = None
-    verb = "evaluate" if name == "lopt-suite" else "reproduce"
-    extra = " --pretrained" if name == "lopt-suite" else ""
+    verb = "evaluate" if name in EVALUATED else "reproduce"
+    extra = " --pretrained" if name in EVALUATED else ""
     text = [f"### `{name}`", "",
             f"`learnt {verb} {name}{extra} --seed {res['seed']} --threads {env['threads']}` ({res['budget']} budget, {res['wall_seconds'] / 60:.0f} min on "
             f"{env['threads']} CPU thread(s), torch {env['torch']}); full rows in "
