@@ -37,7 +37,7 @@ def test_tiny_run_is_seeded_and_scores_log_regret(tmp_path):
     strip = lambda rows: [r for r in rows if not r["metric"].startswith("suggest_ms")]  # noqa: E731
     assert strip(a["rows"]) == strip(b["rows"])
     reg = [r for r in a["rows"] if r["metric"] == "regret@5"]
-    assert {r["method"] for r in reg} == {"learned-ei", "random", "tpe"}
+    assert {r["method"] for r in reg} == {"learned-ei", "learned-acq", "random", "tpe"}
     assert all(0 <= r["mean"] < 6 for r in reg)
     assert "p_vs" in next(r for r in reg if r["method"] == "learned-ei")
     assert (tmp_path / "a" / "regret_vs_evals.png").exists()
