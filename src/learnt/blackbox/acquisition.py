@@ -72,7 +72,6 @@ GP_MAX = 64              # points the GP regressions see (the best half + an eve
 DENSITY_EPS = 1e-2
 LOCAL_RADII = (0.2, 0.07, 0.02, 0.005, 0.001)
 TOP_K = 4
-N_GLOBAL = len(NW_SCALES)
 GP_WARPS = ("standardise", "copula")   # what the GP regressions fit (see _gp_targets)
 GP_BLOCK = 4 * len(GP_MODELS) + 1      # per warp: mean, std, log EI, weight of each model, the average's log EI
 N_FEATURES = 5 * len(NW_SCALES) + len(GP_WARPS) * GP_BLOCK + 1 + 8
