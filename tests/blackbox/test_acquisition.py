@@ -44,13 +44,25 @@ def test_features_do_not_depend_on_the_results_offset_and_scale():
     np.testing.assert_allclose(a, b, atol=1e-7)
 
 
-def test_pending_queries_change_only_the_pending_density():
+def test_pending_queries_change_the_pending_density_and_the_gp_spread_only():
+    from learnt.blackbox.acquisition import BMA_EI, GP_BLOCK, GP_MODELS, GP_WARPS
     xh, yh, xp, mask, rng = _history(n=6, p=2)
     cand = candidates(xh, yh, mask, AcquisitionProposer(max_dim=5).design.numpy(), rng, 8, 8)
     with_p = features(xh, yh, xp, cand, mask)
     without = features(xh, yh, xp[:, :0], cand, mask)
     changed = np.abs(with_p - without).max((0, 1)) > 1e-12
-    assert changed[32:40].all() and not changed[:32].any() and not changed[40:].any()
+    g = len(GP_MODELS)
+    expect = np.zeros(N_FEATURES, bool)
+    expect[32:40] = True                                        # the pending density
+    for w in range(len(GP_WARPS)):                              # per warp: std, log EI, model average's EI
+        start = 40 + w * GP_BLOCK
+        expect[start + g: start + 3 * g] = True
+        expect[start + 4 * g] = True
+    expect[BMA_EI] = True
+    np.testing.assert_array_equal(changed, expect)
+    for w in range(len(GP_WARPS)):                              # the kriging believer only shrinks the spread
+        std = slice(40 + w * GP_BLOCK + g, 40 + w * GP_BLOCK + 2 * g)
+        assert (with_p[..., std] <= without[..., std] + 1e-12).all()
 
 
 def test_numpy_score_matches_the_module():
@@ -112,6 +124,24 @@ def test_sampler_avoids_running_trials():
     assert np.abs(x1 - x2).max() > 1e-3      # the pending trial is not proposed again
 
 
+def test_a_pending_query_lowers_the_gp_std_and_moves_the_choice_away():
+    """With the same candidates (same random numbers), a query running at the untrained
+    proposer's choice makes it choose elsewhere: the kriging believer shrinks the GP std there
+    (and leaves the GP means as they are), so the closed-form EI it starts from drops."""
+    from learnt.blackbox.acquisition import BMA_EI
+    m = AcquisitionProposer(max_dim=3)
+    xh, yh, _, mask, _ = _history(k=2, n=12, p=0, md=3, dim=2, seed=4)
+    none = np.zeros((2, 0, 3))
+    x0 = m.propose_np(xh, yh, none, mask, np.random.default_rng(7))
+    x1 = m.propose_np(xh, yh, x0[:, None], mask, np.random.default_rng(7))
+    assert (np.abs(x1 - x0).max(1) > 0.01).all()
+    cand = candidates(xh, yh, mask, m.design.numpy(), np.random.default_rng(7), m.n_global, m.n_local)
+    f0, f1 = features(xh, yh, none, cand, mask), features(xh, yh, x0[:, None], cand, mask)
+    pick = ((cand - x0[:, None]) ** 2).sum(-1).argmin(1)      # the candidate chosen without the pending query
+    at = np.arange(2), pick
+    assert (f1[at][:, BMA_EI] < f0[at][:, BMA_EI] - 0.1).all()
+
+
 def _heldout_loss(m, est, family, n=6):
     """The regression loss on fixed examples of the training distribution (other seeds)."""
     g, total = torch.Generator().manual_seed(123), 0.0
@@ -166,3 +196,17 @@ def test_bad_settings_are_one_line_errors():
         AcquisitionRegression(explore=2)
     with pytest.raises(ConfigError, match="dim=5"):
         AcquisitionProposer(max_dim=4).rollout(lambda x: x.sum(-1), dim=5, steps=2, n_functions=1)
+
+
+def test_spd_inverse_matches_lu_and_falls_back_on_a_singular_matrix():
+    from learnt.blackbox.acquisition import _spd_inverse
+    rng = np.random.default_rng(0)
+    b = rng.standard_normal((2, 3, 6, 6))
+    a = b @ np.swapaxes(b, -1, -2) + 0.1 * np.eye(6)
+    inv, logdet = _spd_inverse(a)
+    np.testing.assert_allclose(inv, np.linalg.inv(a), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(logdet, np.linalg.slogdet(a)[1], rtol=1e-12)
+    a[1, 2] = np.diag([1.0, 2.0, 3.0, 4.0, 5.0, -1.0])        # not positive definite: LU answers
+    inv, logdet = _spd_inverse(a)
+    np.testing.assert_allclose(inv[1, 2], np.linalg.inv(a[1, 2]), rtol=1e-12)
+    assert logdet[1, 2] == pytest.approx(math.log(120.0))

@@ -142,7 +142,7 @@ def features(xh: np.ndarray, yh: np.ndarray, xp: np.ndarray, cand: np.ndarray, m
         out.append(np.log(DENSITY_EPS + np.exp(-d2p[..., None] / (2.0 * nw * nw)).sum(2)))
     else:
         out.append(np.full((k, m, len(nw)), math.log(DENSITY_EPS)))
-    blocks, ei = _gp_blocks(xh, yh, ys, cand, mask, dim)
+    blocks, ei = _gp_blocks(xh, yh, ys, cand, mask, dim, d2 if n else None, xp)
     out += blocks + [np.log(ei + 1e-9)[..., None] / 5.0]
     if n:
         best = np.take_along_axis(xh, yh.argmin(1)[:, None, None], 1)      # (K, 1, D)
@@ -158,13 +158,17 @@ def features(xh: np.ndarray, yh: np.ndarray, xp: np.ndarray, cand: np.ndarray, m
     return np.concatenate(out, -1)
 
 
-def _gp_features(xh, yw, cand, mask, dim):
+def _gp_features(xh, yw, cand, mask, dim, dcx=None, xp=None):
     """For each target vector ``yw[:, w]`` (K, W, n): GP posterior mean, std and log EI of
     each fixed (length scale, noise) model (K, M, G), the models' evidence as a tempered
     softmax (log evidence / n; broadcast to (K, M, G)) and the log EI of the model average
     under those weights (K, M, 1) (EI is linear in the predictive distribution, so the
     mixture's EI is the weighted sum of the models' EIs). The kernel matrices depend on the
-    locations only and are shared by the W targets. Returns a list of W such 5-tuples."""
+    locations only and are shared by the W targets; ``dcx`` (K, M, n), the squared distances of
+    candidates to queries, if the caller has them. Pending queries ``xp`` (K, p, D) enter as
+    a kriging believer (Ginsbourger et al. 2010): each model is conditioned on its own
+    posterior mean at them, which leaves the means and evidence as they are and shrinks the
+    standard deviations (so EI) near queries already running. Returns a list of W such 5-tuples."""
     k, m, _ = cand.shape
     w_n, n = yw.shape[1], xh.shape[1]
     g = len(GP_MODELS)
@@ -177,18 +181,27 @@ def _gp_features(xh, yw, cand, mask, dim):
         idx = _gp_subset(yw[:, 0])
         xh, yw = np.take_along_axis(xh, idx[:, :, None], 1), np.take_along_axis(yw, idx[:, None, :], 2)
         n = GP_MAX
-    ls = np.array([s for s, _ in GP_MODELS])[None, :, None, None]
-    noise = np.array([v for _, v in GP_MODELS])[None, :, None, None]
-    dxx = _sq_dist(xh, xh, mask, dim)[:, None]                      # (K, 1, n, n)
-    dcx = _sq_dist(cand, xh, mask, dim)[:, None]                    # (K, 1, M, n)
-    a = np.exp(-dxx / (2.0 * ls * ls)) + noise * np.eye(n)          # (K, G, n, n)
-    kcx = np.exp(-dcx / (2.0 * ls * ls))                            # (K, G, M, n)
-    ainv = np.linalg.inv(a)
-    var = 1.0 - ((kcx @ ainv) * kcx).sum(-1)                        # (K, G, M): of f, not of a noisy y
-    std = np.sqrt(np.maximum(var, 1e-9)).transpose(0, 2, 1)         # (K, M, G)
-    logdet = np.linalg.slogdet(a)[1]                                # (K, G)
-    alpha = ainv @ yw.transpose(0, 2, 1)[:, None]                   # (K, G, n, W)
-    means = kcx @ alpha                                             # (K, G, M, W)
+    # models are (noise, length scale) pairs in GP_MODELS' order: kernels computed once per scale
+    s2 = (2.0 * np.array(GP_SCALES) ** 2)[:, None, None]            # (S, 1, 1)
+    noise = np.array(GP_NOISES)[:, None, None, None]                # (V, 1, 1, 1)
+    if dcx is None:
+        dcx = _sq_dist(cand, xh, mask, dim)                         # (K, M, n)
+    kxx = np.exp(-_sq_dist(xh, xh, mask, dim)[:, None] / s2)[:, None]    # (K, 1, S, n, n)
+    kcx = np.exp(-dcx[:, None] / s2)[:, None]                       # (K, 1, S, M, n)
+    ainv, logdet = _spd_inverse(kxx + noise * np.eye(n))            # (K, V, S, n, n), (K, V, S)
+    if xp is not None and xp.shape[1]:    # the locations of the pending queries lower the variance
+        xa = np.concatenate([xh, xp[:, -GP_MAX:]], 1)
+        dca = np.concatenate([dcx, _sq_dist(cand, xa[:, n:], mask, dim)], 2)
+        kca = np.exp(-dca[:, None] / s2)[:, None]
+        kaa = np.exp(-_sq_dist(xa, xa, mask, dim)[:, None] / s2)[:, None]
+        var = 1.0 - ((kca @ _spd_inverse(kaa + noise * np.eye(xa.shape[1]))[0]) * kca).sum(-1)
+    else:
+        var = 1.0 - ((kcx @ ainv) * kcx).sum(-1)                    # (K, V, S, M): of f, not of a noisy y
+    std = np.sqrt(np.maximum(var, 1e-9)).reshape(k, g, m).transpose(0, 2, 1)    # (K, M, G)
+    logdet = logdet.reshape(k, g)
+    alpha = ainv @ yw.transpose(0, 2, 1)[:, None, None]             # (K, V, S, n, W)
+    means = (kcx @ alpha).reshape(k, g, m, w_n)                     # (K, G, M, W)
+    alpha = alpha.reshape(k, g, n, w_n)
     out = []
     for w in range(w_n):
         ys = yw[:, w]
@@ -205,7 +218,19 @@ def _gp_features(xh, yw, cand, mask, dim):
     return out
 
 
-def _gp_blocks(xh, yh, ys, cand, mask, dim):
+def _spd_inverse(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverses and log-determinants of a batch (..., n, n) of symmetric positive-definite
+    matrices, by one batched Cholesky (half of what ``np.linalg.inv`` and ``slogdet``, by LU,
+    cost at n = 64). Falls back to LU if a matrix is not positive definite in floating point."""
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    chol, info = torch.linalg.cholesky_ex(t)
+    if info.numpy().any():
+        return np.linalg.inv(a), np.linalg.slogdet(a)[1]
+    logdet = 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+    return torch.cholesky_inverse(chol).numpy(), logdet.numpy()
+
+
+def _gp_blocks(xh, yh, ys, cand, mask, dim, dcx=None, xp=None):
     """The GP features of every warp (a list of (K, M, .) arrays) and the warps' mean
     model-average EI (K, M): with standardised results the GPs keep the objective's scale
     (right for smooth objectives), with normal scores they cannot be distorted by heavy tails,
@@ -214,7 +239,7 @@ def _gp_blocks(xh, yh, ys, cand, mask, dim):
     yw = np.stack([_gp_targets(yh, ys, warp) for warp in GP_WARPS], 1) if yh.shape[1] else \
         np.zeros((len(yh), len(GP_WARPS), 0))
     blocks, eis = [], []
-    for parts in _gp_features(xh, yw, cand, mask, dim):
+    for parts in _gp_features(xh, yw, cand, mask, dim, dcx, xp):
         blocks += list(parts)
         eis.append(np.exp(5.0 * parts[-1][..., 0]))
     return blocks, np.mean(eis, 0)

@@ -182,19 +182,21 @@ class LearnedSampler(BaseSampler):
             if t.number == trial.number:
                 continue
             if t.state == TrialState.COMPLETE:
-                src = (t.value, tuple(t.params.get(n) for n in names), sign)
                 got = cache.get(t.number)
-                if got is None or got[0] != src:
-                    if not all(n in t.params for n in names) or t.value is None or not math.isfinite(t.value):
+                if got is not None and got[0] is t:    # the storage's own (finished, unchanging) object
+                    hit = got[2]
+                else:
+                    src = (t.value, tuple(t.params.get(n) for n in names), sign)
+                    if got is not None and got[1] == src:
+                        hit = got[2]
+                    elif not all(n in t.params for n in names) or t.value is None or not math.isfinite(t.value):
                         hit = ()
                     else:
                         hit = (t.number, tuple(encode(d, t.params[n]) for n, d in zip(names, dists)),
                                sign * float(t.value))
                     if len(cache) >= MAX_CACHED_TRIALS:
                         cache.clear()
-                    cache[t.number] = (src, hit)
-                else:
-                    hit = got[1]
+                    cache[t.number] = (t, src, hit)
                 if hit:
                     done.append(hit)
             elif all(n in t.params for n in names):
@@ -209,11 +211,11 @@ class LearnedSampler(BaseSampler):
         if isinstance(self.proposer, AcquisitionProposer):
             md = self.proposer.max_dim
             xh = np.zeros((1, len(done), md))
-            for i, e in enumerate(done):
-                xh[0, i, :dim] = e[1]
+            if done:
+                xh[0, :, :dim] = [e[1] for e in done]
             xp = np.zeros((1, len(pending), md))
-            for i, coords in enumerate(pending):
-                xp[0, i, :dim] = coords
+            if pending:
+                xp[0, :, :dim] = pending
             yh = np.array([[e[2] for e in done]], dtype=np.float64).reshape(1, len(done))
             mask = (np.arange(md) < dim).astype(np.float64)[None]
             # the candidates' random numbers: a function of the history's size and the seed only
