@@ -506,7 +506,7 @@ def hpo_plot(results: dict, out: Path) -> list[Path]:
 
 BLACKBOX_GP = Experiment(
     name="blackbox-gp",
-    description="Learned black-box optimizer (sum/EI/OI) vs random, TPE, GP, CMA-ES on held-out GP functions (Chen 2017)",
+    description="Learned black-box optimizers (acquisition default; LSTM sum/EI/OI) vs random, TPE, GP, CMA-ES on held-out GP functions (Chen 2017)",
     config=gp_config, meta_train=gp_meta_train, evaluate=gp_evaluate, plot=gp_plot, load_trained=load_models,
     load_pretrained=shipped_models,
 )
