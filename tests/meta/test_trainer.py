@@ -94,6 +94,20 @@ def test_validate_selects_best_iteration(tmp_path):
     _assert_state_equal(loaded.state_dict(), snapshots[1])
 
 
+def test_validate_start_lets_the_starting_phi_win_the_selection(tmp_path):
+    scores = iter([0.5, 3.0, 1.0, 2.0])  # the start, then iterations 2, 4, 6
+    rule = _rule()
+    start = copy.deepcopy(rule.state_dict())
+    t = MetaTrainer(rule, FAMILY, CFG, seed=0, validate=lambda r: next(scores), out_dir=tmp_path,
+                    progress=False, validate_start=True)
+    res = t.train()
+    assert [h["iteration"] for h in res.history] == [0, 2, 4, 6]
+    assert (res.best_iteration, res.best_score) == (0, 0.5)
+    _assert_state_equal(res.best_state, start)
+    _assert_state_equal(load_rule(tmp_path / "best.pt", expected_kind="l2l-lstm").state_dict(), start)
+    assert any(not torch.equal(start[k], v) for k, v in t.rule.state_dict().items())   # it did train
+
+
 def test_best_pt_loads_without_validate(tmp_path):
     t = _trainer(out_dir=tmp_path, validate=None)
     res = t.train()

@@ -532,7 +532,7 @@ def train_acquisition(model: AcquisitionProposer, cfg: AcquisitionTrainConfig, *
     tcfg = MetaTrainConfig(iterations=cfg.iterations, unroll_steps=1, truncation=1, meta_lr=cfg.meta_lr,
                            clip_norm=cfg.clip_norm, val_every=cfg.val_every, checkpoint_every=cfg.checkpoint_every)
     trainer = MetaTrainer(model, family, tcfg, seed=seed, validate=validate, out_dir=out_dir, progress=progress,
-                          estimator=AcquisitionRegression(cfg.max_history, cfg.explore))
+                          estimator=AcquisitionRegression(cfg.max_history, cfg.explore), validate_start=True)
     result = trainer.train(resume=resume)
     model.load_state_dict(result.best_state)
     return result

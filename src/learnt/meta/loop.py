@@ -123,13 +123,14 @@ class ResumableLoop:
     def _setup_loop(self, *, model: nn.Module, optimizer: torch.optim.Optimizer | None, total: int, checkpoint_every: int,
                     val_every: int | None = None, validate: Callable[[nn.Module], Any] | None = None,
                     direction: str = "min", out_dir: str | Path | None = None, progress: bool = True,
-                    dist: dist_.DistInfo | None = None) -> None:
+                    dist: dist_.DistInfo | None = None, validate_start: bool = False) -> None:
         if direction not in ("min", "max"):
             raise ValueError(f"direction={direction!r}; expected 'min' (lower is better) or 'max'")
         self.model, self.optimizer = model, optimizer
         self.total, self.checkpoint_every, self.val_every = int(total), int(checkpoint_every), val_every
         self.stop = self.total            # where the current run() stops (``until``)
         self.validate, self.direction = validate, direction
+        self.validate_start = bool(validate_start)   # the starting phi competes in the selection
         self.dist = dist if dist is not None else dist_.DistInfo()
         self.out_dir = Path(out_dir) if out_dir is not None and self.dist.is_main else None
         self.progress = progress and self.dist.is_main
@@ -315,6 +316,8 @@ class ResumableLoop:
         elif self.log_records == 0 and self.log_path is not None and self.log_path.exists():
             self.log_path.unlink()     # a fresh run: the log of an earlier one goes
         self.stop = stop = self.total if until is None else min(until, self.total)
+        if self.validate_start and self.iteration == 0 and not self.history:
+            self._validate_and_select(None)    # so selection keeps the start if training never beats it
         t0 = time.perf_counter()
         bar = None
         if self.progress and self.iteration < stop:

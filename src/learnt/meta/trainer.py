@@ -92,7 +92,8 @@ class MetaTrainer(ResumableLoop):
     JSONL log, validation every ``val_every`` iterations (``validate(rule)``, lower is
     better), the NaN policy and resume are :class:`~learnt.meta.loop.ResumableLoop`'s; this
     class supplies the iteration (truncated unrolls, one meta-update each) and writes the
-    selected phi to ``out_dir/best.pt``. A resumed run must train the same rule
+    selected phi to ``out_dir/best.pt`` (with ``validate_start`` the starting phi is validated
+    first and competes, so a run that never improves on it selects it). A resumed run must train the same rule
     architecture with the same seed and config (the budget and cadences may change).
 
     Distributed: under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) the process group
@@ -119,13 +120,14 @@ class MetaTrainer(ResumableLoop):
 
     def __init__(self, rule: nn.Module, family, config: MetaTrainConfig, *, seed: int = 0,
                  validate: Callable[[nn.Module], float] | None = None, out_dir: str | Path | None = None,
-                 progress: bool = True, estimator=None) -> None:
+                 progress: bool = True, estimator=None, validate_start: bool = False) -> None:
         self.rule, self.family, self.cfg, self.seed = rule, family, config, seed
         self.estimator = estimator or make_estimator(config, seed)
         self.meta_opt = torch.optim.Adam(rule.parameters(), lr=config.meta_lr)
         self._setup_loop(model=rule, optimizer=self.meta_opt, total=config.iterations,
                          checkpoint_every=config.checkpoint_every, val_every=config.val_every, validate=validate,
-                         direction="min", out_dir=out_dir, progress=progress, dist=dist_.init_distributed())
+                         direction="min", out_dir=out_dir, progress=progress, dist=dist_.init_distributed(),
+                         validate_start=validate_start)
 
     @property
     def task_shards(self) -> int:
