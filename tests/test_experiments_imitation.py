@@ -55,12 +55,15 @@ def test_imitation_particle(tmp_path):
 
 
 def test_imitation_blocks(tmp_path):
-    cfg = BlocksConfig(demos_per_task=2, max_stages=1, hidden=8, manipulation=(16,), train=TINY_TRAIN,
-                       dagger_rounds=1, dagger_episodes=3, eval_train_configs=1, eval_test_configs=2)
+    train = dataclasses.replace(TINY_TRAIN, snapshot_every=2)
+    cfg = BlocksConfig(demos_per_task=2, max_stages=1, hidden=8, manipulation=(16,), train=train,
+                       dagger_rounds=1, dagger_episodes=3, eval_train_configs=1, eval_test_configs=2,
+                       curve_test_configs=1)
     res = run_experiment(IMITATION_BLOCKS, cfg, _ctx(tmp_path))
     rows = res["rows"]
     keys = {(r["method"], r["setting"]) for r in rows}
-    assert keys == {(m, f"{s} tasks, {x}") for m in ("bc", "dagger") for s in ("train", "held-out")
+    methods = ("bc", "dagger", "dagger-no-temporal-dropout")
+    assert keys == {(m, f"{s} tasks, {x}") for m in methods for s in ("train", "held-out")
                     for x in ("all", "1 stages")}
     by = {(r["method"], r["setting"]): r for r in rows}
     assert by[("bc", "held-out tasks, 1 stages")]["n"] == 5 * 2 and by[("bc", "train tasks, 1 stages")]["n"] == 18
@@ -69,10 +72,29 @@ def test_imitation_blocks(tmp_path):
     assert res["held-out_demo_success"] == 1.0
     log = [json.loads(line) for line in (tmp_path / "meta" / "dagger" / "log.jsonl").read_text().splitlines()]
     assert [r["dagger_round"] for r in log if "dagger_round" in r] == [0]
-    assert (tmp_path / "blocks_success.png").stat().st_size > 1000
-    assert (tmp_path / "blocks_episode_strip.png").stat().st_size > 1000
+    # the ablation trains from scratch with DAgger too, with its own architecture setting
+    log = [json.loads(line) for line in (tmp_path / "meta" / methods[2] / "log.jsonl").read_text().splitlines()]
+    assert [r["dagger_round"] for r in log if "dagger_round" in r] == [0]
+    loaded = IMITATION_BLOCKS.load_trained(cfg, str(tmp_path))
+    assert set(loaded) == set(methods)
+    assert loaded["dagger"].dropout == 0.95 and loaded[methods[2]].dropout == 0.0
+    # curves from the snapshots: DAgger's share BC's first phase (same weights, same score)
+    curves = res["curves"]
+    assert set(curves) == set(methods) and all(c["updates"] == [2, 4] and c["episodes"] == 5 for c in curves.values())
+    assert curves["dagger"]["mean"][0] == curves["bc"]["mean"][0]
+    bc2 = torch.load(tmp_path / "meta" / "bc" / "snapshots" / "000002.pt", weights_only=True)["policy"]
+    dg2 = torch.load(tmp_path / "meta" / "dagger" / "snapshots" / "000002.pt", weights_only=True)["policy"]
+    assert all(torch.equal(bc2[k], dg2[k]) for k in bc2)
+    final = torch.load(tmp_path / "meta" / "dagger" / "snapshots" / "000004.pt", weights_only=True)["policy"]
+    assert all(torch.equal(final[k], v) for k, v in loaded["dagger"].state_dict().items())
+    for name in ("blocks_success.png", "blocks_episode_strip.png", "blocks_curves.png"):
+        assert (tmp_path / name).stat().st_size > 1000
     strip = res["strip"]
     assert len(strip["demo"]) == len(strip["policy"]) == 6 and strip["demo_steps"][0] == 0
+    # the snapshot cadence is not part of a run's identity: resuming with another one works
+    other = dataclasses.replace(cfg, train=dataclasses.replace(train, snapshot_every=1))
+    again = run_experiment(IMITATION_BLOCKS, other, dataclasses.replace(_ctx(tmp_path), resume=True))
+    assert [r["mean"] for r in again["rows"]] == [r["mean"] for r in rows]
 
 
 def test_configs_and_bad_values():
@@ -82,3 +104,10 @@ def test_configs_and_bad_values():
         ParticleConfig(architectures=("gru",))
     with pytest.raises(ValueError, match="demos_per_task=1"):
         dataclasses.replace(BlocksConfig(), demos_per_task=1)
+    with pytest.raises(ValueError, match="ablation 'no-attention'"):
+        BlocksConfig(ablations=("no-attention",))
+    with pytest.raises(ValueError, match="snapshot_every=-1"):
+        ImitationTrainConfig(snapshot_every=-1)
+    full = IMITATION_BLOCKS.config("full")
+    assert full.eval_test_configs == 100 and full.methods == ("bc", "dagger", "dagger-no-temporal-dropout")
+    assert full.method_config("dagger-no-temporal-dropout").temporal_dropout == 0.0

@@ -8,7 +8,9 @@ for training colours and for the held-out colours 8 and 9.
 Block stacking: the demonstration/context/manipulation policy trained by behaviour cloning
 and by DAgger (branching off the BC run, same total iterations) on the 140 training layouts,
 tested by number of stages on training and on the 43 held-out layouts, each episode with an
-unseen demo and an unseen scene (the same demos and scenes for BC and DAgger).
+unseen demo and an unseen scene (the same demos and scenes for every method); architecture
+ablations (``ABLATIONS``) trained the same way from scratch; held-out success versus updates
+from the trainers' snapshots.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from learnt.imitation.blockworld import layout_stages
 from learnt.imitation.demos import Trajectories, collect_blocks, collect_particle, load_or_collect
 from learnt.imitation.particle_policies import ARCHITECTURES, make_particle_policy
 from learnt.imitation.rollout import rollout_blocks, rollout_particle
-from learnt.imitation.training import ImitationTrainConfig, ImitationTrainer, mse_loss
+from learnt.imitation.training import ImitationTrainConfig, ImitationTrainer, mse_loss, snapshot_files
 from learnt.io import safe_torch_load
 from learnt.seeding import derive_seed
 
@@ -174,6 +176,15 @@ IMITATION_PARTICLE = Experiment(
 
 
 # ============================================================================ blocks
+# Architecture variants trained beside the main policy, each from scratch with the main
+# policy's training (DAgger when dagger_rounds > 0): the paper's comparison of temporal dropout,
+# and our auxiliary pick loss (with hard picks) against the paper's plain behaviour cloning.
+ABLATIONS = {
+    "no-temporal-dropout": {"temporal_dropout": 0.0},
+    "no-pick-loss": {"pick_weight": 0.0, "hard_picks": False},
+}
+
+
 @dataclass(frozen=True)
 class BlocksConfig:
     demos_per_task: int = 8
@@ -186,11 +197,14 @@ class BlocksConfig:
     action_bins: int = 0              # 0 = regress the motion (MSE); > 0: classify over bins
     hard_picks: bool = True           # context uses the most attended blocks' positions (needs pick_weight > 0)
     train: ImitationTrainConfig = field(default_factory=lambda: ImitationTrainConfig(
-        iterations=12000, batch_pairs=32, states_per_pair=8, lr=2e-3, checkpoint_every=100, log_every=50))
+        iterations=12000, batch_pairs=32, states_per_pair=8, lr=2e-3, checkpoint_every=100, log_every=50,
+        snapshot_every=1000))
     dagger_rounds: int = 2
     dagger_episodes: int = 280
+    ablations: tuple[str, ...] = ("no-temporal-dropout",)   # keys of ABLATIONS
     eval_train_configs: int = 10      # scenes (each with an unseen demo) per training layout
-    eval_test_configs: int = 50       # ... per held-out layout
+    eval_test_configs: int = 100      # ... per held-out layout (the paper's 100)
+    curve_test_configs: int = 5       # ... per held-out layout for each snapshot of the curves
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -200,14 +214,36 @@ class BlocksConfig:
             raise ValueError(f"hard_picks needs pick_weight > 0 (got {self.pick_weight}): argmax attention has no gradient")
         if not 1 <= self.max_stages <= 8:
             raise ValueError(f"max_stages={self.max_stages}; expected 1 to 8")
+        for name in self.ablations:
+            if name not in ABLATIONS:
+                raise ValueError(f"ablation {name!r}; expected one of {sorted(ABLATIONS)}")
+        if self.curve_test_configs < 0:
+            raise ValueError(f"curve_test_configs={self.curve_test_configs}; expected >= 0 (0: no curves)")
+
+    @property
+    def main_method(self) -> str:
+        return "dagger" if self.dagger_rounds else "bc"
+
+    def method_config(self, method: str) -> "BlocksConfig":
+        """The config a method's policy is built with: an ablation's method is ``MAIN-NAME``."""
+        for name in self.ablations:
+            if method == f"{self.main_method}-{name}":
+                return dataclasses.replace(self, ablations=(), **ABLATIONS[name])
+        return self
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        base = ("bc", "dagger") if self.dagger_rounds else ("bc",)
+        return base + tuple(f"{self.main_method}-{n}" for n in self.ablations)
 
 
 def blocks_config(budget: str) -> BlocksConfig:
     cfg = BlocksConfig()
     if budget == "quick":
         cfg = dataclasses.replace(cfg, demos_per_task=3, max_stages=3, dagger_rounds=1, dagger_episodes=40,
-                                  eval_train_configs=2, eval_test_configs=4,
-                                  train=dataclasses.replace(cfg.train, iterations=100, checkpoint_every=50))
+                                  eval_train_configs=2, eval_test_configs=4, curve_test_configs=1,
+                                  train=dataclasses.replace(cfg.train, iterations=100, checkpoint_every=50,
+                                                            snapshot_every=50))
     return cfg
 
 
@@ -226,9 +262,9 @@ def _block_demos(cfg: BlocksConfig, ctx: RunContext, train: list[str]) -> Trajec
     return load_or_collect(ctx.out / "data" / "block_demos.npz", meta, collect)
 
 
-def _block_policy(cfg: BlocksConfig) -> BlockStackPolicy:
-    return BlockStackPolicy(cfg.hidden, cfg.manipulation, cfg.temporal_dropout, cfg.action_bins,
-                            cfg.hard_picks).to(cfg.device)
+def _block_policy(cfg: BlocksConfig, method: str | None = None) -> BlockStackPolicy:
+    c = cfg.method_config(method) if method is not None else cfg
+    return BlockStackPolicy(c.hidden, c.manipulation, c.temporal_dropout, c.action_bins, c.hard_picks).to(c.device)
 
 
 def blocks_meta_train(cfg: BlocksConfig, ctx: RunContext) -> dict[str, torch.nn.Module]:
@@ -255,7 +291,15 @@ def blocks_meta_train(cfg: BlocksConfig, ctx: RunContext) -> dict[str, torch.nn.
             dagger.start_from(bc)
             dagger.train()
     bc.train(resume=True)
-    return {"bc": bc.policy, "dagger": dagger.policy} if cfg.dagger_rounds else {"bc": bc.policy}
+    out = {"bc": bc.policy, "dagger": dagger.policy} if cfg.dagger_rounds else {"bc": bc.policy}
+    for method in cfg.methods[len(out):]:     # the ablations, each trained from scratch like the main method
+        mcfg = cfg.method_config(method)
+        tr = ImitationTrainer(_block_policy(cfg, method), demos, BlockLoss(mcfg.pick_weight),
+                              dcfg if cfg.dagger_rounds else cfg.train, seed=ctx.seed, out_dir=ctx.out / "meta" / method,
+                              progress=ctx.progress, device=cfg.device, collect=collect if cfg.dagger_rounds else None)
+        tr.train(resume=ctx.resume and tr.checkpoint_path.is_file())
+        out[method] = tr.policy
+    return out
 
 
 def blocks_evaluate(cfg: BlocksConfig, ctx: RunContext, policies: dict):
@@ -276,8 +320,34 @@ def blocks_evaluate(cfg: BlocksConfig, ctx: RunContext, policies: dict):
                 if split == "held-out" and method == "dagger" and int(s) in PAPER_DAGGER_TEST:
                     e["paper"] = PAPER_DAGGER_TEST[int(s)]
                 rows.append(stat_row(method, f"{split} tasks, {int(s)} stages", "success", ok[stages == s], **e))
+    extra["curves"] = _curves(cfg, ctx, list(policies), test)
     extra["strip"] = _strip(cfg, ctx, policies.get("dagger", policies["bc"]), test)
     return rows, {}, extra
+
+
+def _curves(cfg: BlocksConfig, ctx: RunContext, methods: list[str], test: list[str]) -> dict:
+    """Held-out success versus updates, from the snapshots each method's trainer wrote
+    (``curve_test_configs`` scenes per held-out layout, the same for every snapshot and method)."""
+    if not cfg.curve_test_configs:
+        return {}
+    episodes = [l for l in test for _ in range(cfg.curve_test_configs)]
+    demos = collect_blocks(_rng(ctx.seed, "test", 5), episodes, list(range(len(episodes))), cfg.noise)
+    curves = {}
+    for method in methods:
+        snaps = snapshot_files(ctx.out / "meta" / method)
+        if not snaps:
+            continue
+        pol = _block_policy(cfg, method)
+        c: dict[str, list] = {"updates": [], "mean": [], "ci95": []}
+        for updates, path in snaps:
+            pol.load_state_dict(safe_torch_load(path)["policy"])
+            ok = rollout_blocks(pol.eval(), demos, episodes, _rng(ctx.seed, "test", 6), cfg.device).success
+            r = stat_row(method, "curve", "success", ok.astype(float))
+            c["updates"].append(updates)
+            c["mean"].append(r["mean"])
+            c["ci95"].append(r["ci95"])
+        curves[method] = {**c, "episodes": len(episodes)}
+    return curves
 
 
 def _strip(cfg: BlocksConfig, ctx: RunContext, policy, test: list[str], frames: int = 6) -> dict:
@@ -311,7 +381,36 @@ def blocks_plot(results: dict, out: Path) -> list[Path]:
     plt.close(fig)
     if results.get("strip"):
         paths.append(_plot_strip(results["strip"], out / "blocks_episode_strip.png"))
+    if results.get("curves"):
+        paths.append(_plot_curves(results, out / "blocks_curves.png"))
     return paths
+
+
+def _plot_curves(results: dict, path: Path) -> Path:
+    from learnt.plotting import plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    cfg = results.get("config", {})
+    for i, (method, c) in enumerate(results["curves"].items()):
+        m, ci = np.array(c["mean"], float), np.nan_to_num(np.array(c["ci95"], float))
+        ax.plot(c["updates"], m, "o-", ms=3, color=f"C{i}", label=method)
+        ax.fill_between(c["updates"], m - ci, m + ci, color=f"C{i}", alpha=0.15)
+    train = cfg.get("train", {}) if isinstance(cfg, dict) else {}
+    rounds, iters = cfg.get("dagger_rounds", 0) if isinstance(cfg, dict) else 0, train.get("iterations")
+    for k in range(rounds or 0):
+        if iters:
+            ax.axvline(round(iters * (k + 1) / (rounds + 1)), color="0.6", lw=0.8, ls=":")
+    n = next(iter(results["curves"].values()))["episodes"]
+    ax.set_xlabel("updates (dotted: DAgger rounds)")
+    ax.set_ylabel("held-out success, all stages (mean ± 95% CI)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"Block stacking: held-out success during training ({n} episodes per point)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def _plot_strip(strip: dict, path: Path) -> Path:
@@ -321,8 +420,8 @@ def _plot_strip(strip: dict, path: Path) -> Path:
 def blocks_load_trained(cfg: BlocksConfig, path: str) -> dict:
     """Policies from a run folder's ``meta/{bc,dagger}/checkpoint.pt``."""
     out = {}
-    for name in ("bc", "dagger") if cfg.dagger_rounds else ("bc",):
-        pol = _block_policy(cfg)
+    for name in cfg.methods:
+        pol = _block_policy(cfg, name)
         pol.load_state_dict(safe_torch_load(Path(path) / "meta" / name / "checkpoint.pt")["policy"])
         out[name] = pol.eval()
     return out

@@ -14,6 +14,10 @@ Resumable (the one training loop, :class:`~learnt.meta.loop.ResumableLoop`): eve
 ``checkpoint_every`` iterations ``out_dir/checkpoint.pt`` (policy, optimizer, iteration,
 DAgger pool, log) is written atomically; iteration ``i`` draws its batch from
 ``make_generator(seed, "train", i)``, so a resumed run reaches the same numbers.
+
+Snapshots (``snapshot_every > 0``): after every ``snapshot_every`` updates the policy's
+weights go to ``out_dir/snapshots/NNNNNN.pt`` (atomically; a resumed run rewrites the same
+files), for curves of success versus updates (:meth:`ImitationTrainer.snapshots`).
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from learnt.imitation.demos import Trajectories
+from learnt.io import atomic_torch_save, safe_torch_load
 from learnt.meta.loop import ResumableLoop, clipped_step, run_identity
 from learnt.seeding import derive_seed, make_generator
 
@@ -50,6 +55,7 @@ class ImitationTrainConfig:
     dagger_episodes: int = 64
     checkpoint_every: int = 200
     log_every: int = 50
+    snapshot_every: int = 0           # 0: no snapshots
 
     def __post_init__(self) -> None:
         for name in ("iterations", "batch_pairs", "states_per_pair", "dagger_episodes", "checkpoint_every", "log_every"):
@@ -57,6 +63,8 @@ class ImitationTrainConfig:
                 raise ValueError(f"{name}={getattr(self, name)}; expected >= 1")
         if self.dagger_rounds < 0:
             raise ValueError(f"dagger_rounds={self.dagger_rounds}; expected >= 0")
+        if self.snapshot_every < 0:
+            raise ValueError(f"snapshot_every={self.snapshot_every}; expected >= 0 (0: no snapshots)")
         if self.lr <= 0 or self.clip_norm <= 0:
             raise ValueError(f"lr={self.lr}, clip_norm={self.clip_norm}; expected both > 0")
 
@@ -68,6 +76,14 @@ def mse_loss(policy: nn.Module, ctx, obs: Tensor, entities: Tensor, label: Tenso
     labels and the expert's picks ``(N, S, 2)`` (used by losses with auxiliary terms).
     """
     return ((policy.act(ctx, obs, entities) - label) ** 2).sum(-1).mean()
+
+
+def snapshot_files(out_dir: str | Path) -> list[tuple[int, Path]]:
+    """``(updates, path)`` of the policy snapshots a trainer wrote under ``out_dir``, in order."""
+    d = Path(out_dir) / "snapshots"
+    if not d.is_dir():
+        return []
+    return sorted((int(p.stem), p) for p in d.glob("*.pt") if p.stem.isdigit())
 
 
 class ImitationTrainer(ResumableLoop):
@@ -148,7 +164,8 @@ class ImitationTrainer(ResumableLoop):
     def identity(self) -> dict:
         """What a checkpoint must have been written for to be resumed here: the training
         config (the iteration budget and cadences may change), the seed and the policy class."""
-        return {"config": run_identity(asdict(self.cfg)), "seed": self.seed, "policy": type(self.policy).__name__}
+        config = {k: v for k, v in run_identity(asdict(self.cfg)).items() if k != "snapshot_every"}
+        return {"config": config, "seed": self.seed, "policy": type(self.policy).__name__}
 
     def extra_state(self) -> dict:
         return {"dagger": [{k: torch.as_tensor(v) for k, v in tr.arrays().items()} for tr in self.dagger],
@@ -167,6 +184,7 @@ class ImitationTrainer(ResumableLoop):
             self._pool = self.pool
         pool = self._pool
         loss = self.step(it, pool)
+        self._snapshot(it + 1)
         if not math.isfinite(loss):
             rec = {"iteration": it, "loss": loss, "pool": len(pool), "skipped": 1}
             self.history.append(rec)
@@ -204,6 +222,21 @@ class ImitationTrainer(ResumableLoop):
             return math.nan
         return float(loss.detach())
 
+    # ----------------------------------------------------------------- snapshots
+    @property
+    def snapshot_dir(self) -> Path | None:
+        return self.out_dir / "snapshots" if self.out_dir is not None else None
+
+    def _snapshot(self, updates: int) -> None:
+        every = self.cfg.snapshot_every
+        if every and self.snapshot_dir is not None and updates % every == 0:
+            atomic_torch_save({"updates": updates, "policy": self.policy.state_dict()},
+                              self.snapshot_dir / f"{updates:06d}.pt")
+
+    def snapshots(self) -> list[tuple[int, Path]]:
+        """``(updates, path)`` of the snapshots written so far, in order (empty without an out_dir)."""
+        return snapshot_files(self.out_dir) if self.out_dir is not None else []
+
     def start_from(self, other: "ImitationTrainer") -> None:
         """Continue from another trainer's state (policy, optimizer, iteration, log): DAgger
         branches off a behaviour-cloning run at its first phase end instead of repeating it."""
@@ -216,6 +249,10 @@ class ImitationTrainer(ResumableLoop):
             self.log_path.unlink()
         for rec in self.history:
             self.log(rec)
+        if self.snapshot_dir is not None:      # the shared first phase's snapshots are this run's too
+            for updates, path in other.snapshots():
+                if updates <= self.iteration:
+                    atomic_torch_save(safe_torch_load(path), self.snapshot_dir / path.name)
 
     def _collect_due(self) -> bool:
         """Run the DAgger rounds whose phase has ended (and checkpoint); True when the pool grew."""
