@@ -202,6 +202,10 @@ class BlocksConfig:
     dagger_rounds: int = 2
     dagger_episodes: int = 280
     ablations: tuple[str, ...] = ("no-temporal-dropout",)   # keys of ABLATIONS
+    # updates of each ablation (0: the main method's). Without temporal dropout an update
+    # costs about 4x more (every demo frame is attended), so the full budget trains it for
+    # half the updates; the curves compare the methods at equal updates.
+    ablation_iterations: int = 6000
     eval_train_configs: int = 10      # scenes (each with an unseen demo) per training layout
     eval_test_configs: int = 100      # ... per held-out layout (the paper's 100)
     curve_test_configs: int = 5       # ... per held-out layout for each snapshot of the curves
@@ -217,6 +221,8 @@ class BlocksConfig:
         for name in self.ablations:
             if name not in ABLATIONS:
                 raise ValueError(f"ablation {name!r}; expected one of {sorted(ABLATIONS)}")
+        if self.ablation_iterations < 0:
+            raise ValueError(f"ablation_iterations={self.ablation_iterations}; expected >= 0 (0: the main method's)")
         if self.curve_test_configs < 0:
             raise ValueError(f"curve_test_configs={self.curve_test_configs}; expected >= 0 (0: no curves)")
 
@@ -242,6 +248,7 @@ def blocks_config(budget: str) -> BlocksConfig:
     if budget == "quick":
         cfg = dataclasses.replace(cfg, demos_per_task=3, max_stages=3, dagger_rounds=1, dagger_episodes=40,
                                   eval_train_configs=2, eval_test_configs=4, curve_test_configs=1,
+                                  ablation_iterations=50,
                                   train=dataclasses.replace(cfg.train, iterations=100, checkpoint_every=50,
                                                             snapshot_every=50))
     return cfg
@@ -294,8 +301,11 @@ def blocks_meta_train(cfg: BlocksConfig, ctx: RunContext) -> dict[str, torch.nn.
     out = {"bc": bc.policy, "dagger": dagger.policy} if cfg.dagger_rounds else {"bc": bc.policy}
     for method in cfg.methods[len(out):]:     # the ablations, each trained from scratch like the main method
         mcfg = cfg.method_config(method)
+        tcfg = dcfg if cfg.dagger_rounds else cfg.train
+        if cfg.ablation_iterations:
+            tcfg = dataclasses.replace(tcfg, iterations=cfg.ablation_iterations)
         tr = ImitationTrainer(_block_policy(cfg, method), demos, BlockLoss(mcfg.pick_weight),
-                              dcfg if cfg.dagger_rounds else cfg.train, seed=ctx.seed, out_dir=ctx.out / "meta" / method,
+                              tcfg, seed=ctx.seed, out_dir=ctx.out / "meta" / method,
                               progress=ctx.progress, device=cfg.device, collect=collect if cfg.dagger_rounds else None)
         tr.train(resume=ctx.resume and tr.checkpoint_path.is_file())
         out[method] = tr.policy
