@@ -24,7 +24,7 @@ PLOTS = {"lopt-suite": "lopt_suite_curves.png", "l2l-quadratic": "loss_vs_step.p
          "nas-digits": ["reward_vs_architectures.png", "best_architecture.png"],
          "nas-glyphs": ["reward_vs_architectures.png", "best_architecture.png"],
          "nas-bench201": "regret_vs_queries.png", "blackbox-hpolib": "regret_vs_evals.png",
-         "imitation-particle": "particle_success.png", "imitation-blocks": ["blocks_success.png", "blocks_episode_strip.png"]}
+         "imitation-particle": "particle_success.png", "imitation-blocks": ["blocks_success.png", "blocks_curves.png", "blocks_episode_strip.png"]}
 
 
 NOTES = {
