@@ -272,7 +272,9 @@ NOTES = {
                         "with another run on the second core), about 5 h for this budget. One training seed. The "
                         "rows of the training layouts equal the previous run's to the last digit and the shipped "
                         "policy (`learnt.imitation.load_policy()`) is bit-identical to this run's DAgger policy: the "
-                        "training reproduces exactly on this machine.",
+                        "training reproduces exactly on this machine. The wall time below is of the last of three "
+                        "invocations (the ablation's training and the evaluation); BC and DAgger were trained by the "
+                        "first two (resumed with `--resume` after the ablation was changed), about 30 min more.",
 }
 
 
