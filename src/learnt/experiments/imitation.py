@@ -428,7 +428,8 @@ def _plot_strip(strip: dict, path: Path) -> Path:
 
 
 def blocks_load_trained(cfg: BlocksConfig, path: str) -> dict:
-    """Policies from a run folder's ``meta/{bc,dagger}/checkpoint.pt``."""
+    """Policies from a run folder's ``meta/METHOD/checkpoint.pt``, for every method of ``cfg``
+    (BC, DAgger and the ablations)."""
     out = {}
     for name in cfg.methods:
         pol = _block_policy(cfg, name)
