@@ -110,9 +110,12 @@ def test_configs_and_bad_values():
     with pytest.raises(ValueError, match="snapshot_every=-1"):
         ImitationTrainConfig(snapshot_every=-1)
     full = IMITATION_BLOCKS.config("full")
-    assert full.eval_test_configs == 100 and full.methods == ("bc", "dagger", "dagger-no-pick-loss")
+    assert full.eval_test_configs == 100 and full.methods == ("bc", "dagger", "dagger-no-pick-loss",
+                                                                 "dagger-no-temporal-dropout")
     plain = full.method_config("dagger-no-pick-loss")
     assert (plain.pick_weight, plain.hard_picks, plain.temporal_dropout) == (0.0, False, 0.95)
+    no_td = full.method_config("dagger-no-temporal-dropout")
+    assert (no_td.pick_weight, no_td.hard_picks, no_td.temporal_dropout) == (1.0, True, 0.0)
     assert full.method_config("dagger") == full and full.ablation_iterations == 0
     with pytest.raises(ValueError, match="ablation_iterations=-1"):
         BlocksConfig(ablation_iterations=-1)

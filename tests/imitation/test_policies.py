@@ -74,6 +74,32 @@ def test_block_policy_shapes_and_block_masking():
     assert torch.isfinite(loss) and all(p.grad is not None for p in pol.manipulation.parameters())
 
 
+@pytest.mark.parametrize("train", [False, True])
+def test_packed_demo_path_matches_the_explicit_one(monkeypatch, train):
+    """Long demos (temporal dropout off) are embedded frame-packed with fused attention over
+    time: the demo embedding of every valid frame, the actions and the gradients equal the
+    explicit path's to float rounding, for demos of different lengths in one batch."""
+    import learnt.imitation.block_policy as BP
+    rng = np.random.default_rng(2)
+    demos = collect_blocks(rng, ["abc d", "ab", "a b c"], [0, 1, 2], noise=0.1)
+    obs, tmask, ents = _tensors(demos)
+    assert obs.shape[1] > BP.PACKED_MIN_FRAMES and len(set(demos.length.tolist())) == 3
+
+    def run(min_frames):
+        monkeypatch.setattr(BP, "PACKED_MIN_FRAMES", min_frames)
+        torch.manual_seed(0)
+        pol = BlockStackPolicy(hidden=16, manipulation=(32,), dropout=0.0, hard_picks=True).train(train)
+        (h, fmask) = pol.encode_demo(obs, tmask, ents, generator=torch.Generator().manual_seed(5))
+        out = pol.act((h, fmask), obs[:, :7], ents)
+        out.square().sum().backward()
+        return h[fmask], out, [p.grad for p in pol.parameters() if p.grad is not None]
+
+    h1, out1, g1 = run(10**6)            # explicit
+    h2, out2, g2 = run(0)                # packed
+    assert torch.allclose(h1, h2, atol=1e-5) and torch.allclose(out1, out2, atol=1e-5)
+    assert len(g1) == len(g2) > 10 and all(torch.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in zip(g1, g2))
+
+
 def test_hard_picks_read_the_exact_block_positions():
     torch.manual_seed(0)
     rng = np.random.default_rng(3)

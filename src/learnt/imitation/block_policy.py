@@ -37,6 +37,10 @@ from learnt.imitation.blockworld import MAX_BLOCKS
 
 POS_SCALE = 4.0
 _NEG = -1e9
+# Demos with more kept frames than this take the packed, fused path of
+# BlockStackPolicy.encode_demo; shorter ones (temporal dropout on: at most 11 frames) keep the
+# explicit path the shipped policy was trained with, so its numbers do not move by rounding.
+PACKED_MIN_FRAMES = 32
 
 
 def _masked_mean(x: Tensor, mask: Tensor, dim: int) -> Tensor:
@@ -140,6 +144,8 @@ class BlockStackPolicy(nn.Module):
         """Demo embedding ``(N, F, B, H)`` and frame mask ``(N, F)``."""
         idx, fmask = temporal_dropout_frames(time_mask, self.dropout, generator, self.training)
         frames = demo[torch.arange(demo.shape[0], device=demo.device)[:, None], idx]       # (N, F, D)
+        if frames.shape[1] > PACKED_MIN_FRAMES:
+            return self._encode_packed(frames, fmask, entities), fmask
         mask = entities.bool()[:, None].expand(-1, frames.shape[1], -1)
         h, _, _ = self._embed(frames, mask)                                                # (N, F, B, H)
         hb = h.transpose(1, 2)                                                             # (N, B, F, H)
@@ -147,6 +153,19 @@ class BlockStackPolicy(nn.Module):
         s = s.masked_fill(~fmask[:, None, None], _NEG)
         hb = self.tnorm(hb + torch.softmax(s, -1) @ self.tv(hb))
         return hb.transpose(1, 2), fmask
+
+    def _encode_packed(self, frames: Tensor, fmask: Tensor, entities: Tensor) -> Tensor:
+        """The demo embedding for long demos (temporal dropout off): only the valid frames
+        are embedded, and attention over time is PyTorch's fused kernel. The same function
+        as the explicit path to float rounding (padded frames get zeros there instead of
+        values nothing reads), about 2x faster on CPU for 220-frame demos."""
+        sel = fmask.nonzero(as_tuple=True)
+        hv, _, _ = self._embed(frames[sel], entities.bool()[sel[0]])                      # (M, B, H)
+        h = hv.new_zeros(*frames.shape[:2], *hv.shape[1:]).index_put(sel, hv)           # (N, F, B, H)
+        hb = h.transpose(1, 2)                                                             # (N, B, F, H)
+        att = F.scaled_dot_product_attention(self.tq(hb), self.tk(hb), self.tv(hb),
+                                             attn_mask=fmask[:, None, None, :])
+        return self.tnorm(hb + att).transpose(1, 2)
 
     def act(self, ctx: tuple[Tensor, Tensor], obs: Tensor, entities: Tensor, with_picks: bool = False,
             picks: Tensor | None = None):
