@@ -19,9 +19,16 @@ def _ctx(out):
 
 
 def test_imitation_particle(tmp_path):
-    cfg = ParticleConfig(demos=60, hidden=8, train=TINY_TRAIN, lstm_hidden=12, lstm_train=TINY_TRAIN,
-                         landmarks=(2, 10), eval_episodes=5)
+    snap = dataclasses.replace(TINY_TRAIN, snapshot_every=2)
+    cfg = ParticleConfig(demos=60, hidden=8, train=TINY_TRAIN, lstm_hidden=12, lstm_train=snap,
+                         landmarks=(2, 10), eval_episodes=5, curve_episodes=4)
     res = run_experiment(IMITATION_PARTICLE, cfg, _ctx(tmp_path))
+    # curves of success at 10 landmarks versus updates, from the snapshots (only the LSTM's here)
+    assert set(res["curves"]) == {"lstm, train colours", "lstm, held-out colours"}
+    for c in res["curves"].values():
+        assert c["updates"] == [2, 4] and c["episodes"] == 4 and c["landmarks"] == 10
+        assert len(c["mean"]) == 2 and all(0 <= m <= 1 for m in c["mean"])
+    assert (tmp_path / "particle_curves.png").stat().st_size > 1000
     rows = res["rows"]
     keys = {(r["method"], r["setting"]) for r in rows}
     assert keys == {(a, f"{s} tasks, {k} landmarks") for a in ("lstm", "lstm-attention", "final-attention")
@@ -35,7 +42,7 @@ def test_imitation_particle(tmp_path):
     assert saved["experiment"] == "imitation-particle" and saved["config"]["train"]["iterations"] == 4
     # running again (fresh, or resuming the finished checkpoints) reuses the demo store: same numbers
     again = run_experiment(IMITATION_PARTICLE, cfg, _ctx(tmp_path))
-    assert [r["mean"] for r in again["rows"]] == [r["mean"] for r in rows]
+    assert [r["mean"] for r in again["rows"]] == [r["mean"] for r in rows] and again["curves"] == res["curves"]
     resumed = run_experiment(IMITATION_PARTICLE, cfg, dataclasses.replace(_ctx(tmp_path), resume=True))
     assert [r["mean"] for r in resumed["rows"]] == [r["mean"] for r in rows]
     # another learning rate: --resume refuses the old checkpoints, a plain run trains anew
@@ -49,7 +56,7 @@ def test_imitation_particle(tmp_path):
     loaded = IMITATION_PARTICLE.load_trained(other, str(tmp_path))
     assert set(loaded) == {"lstm", "lstm-attention", "final-attention"}
     # the plain LSTM has its own size and budget; the attention rows share hidden / train
-    assert cfg.budget("lstm") == (12, TINY_TRAIN) and cfg.budget("final-attention") == (8, TINY_TRAIN)
+    assert cfg.budget("lstm") == (12, snap) and cfg.budget("final-attention") == (8, TINY_TRAIN)
     sizes = {a: {tuple(v.shape) for v in pol.state_dict().values()} for a, pol in loaded.items()}
     assert any(12 in shape for shape in sizes["lstm"]) and not any(12 in shape for shape in sizes["lstm-attention"])
 
@@ -107,6 +114,8 @@ def test_configs_and_bad_values():
         dataclasses.replace(BlocksConfig(), demos_per_task=1)
     with pytest.raises(ValueError, match="ablation 'no-attention'"):
         BlocksConfig(ablations=("no-attention",))
+    with pytest.raises(ValueError, match="curve_episodes=-1"):
+        ParticleConfig(curve_episodes=-1)
     with pytest.raises(ValueError, match="snapshot_every=-1"):
         ImitationTrainConfig(snapshot_every=-1)
     full = IMITATION_BLOCKS.config("full")

@@ -52,15 +52,18 @@ class ParticleConfig:
     noise: float = 0.1
     hidden: int = 64                  # the attention architectures
     train: ImitationTrainConfig = field(default_factory=lambda: ImitationTrainConfig(
-        iterations=2000, batch_pairs=32, states_per_pair=16, checkpoint_every=250, log_every=100))
+        iterations=2000, batch_pairs=32, states_per_pair=16, checkpoint_every=250, log_every=100,
+        snapshot_every=250))
     # The plain LSTM must carry the whole demonstration in its state (nothing attends back to
     # it), and at the attention rows' budget it does not learn at all (0.5% at 10 landmarks):
     # it gets its own, larger network and budget (the README's imitation-particle note).
     lstm_hidden: int = 256
     lstm_train: ImitationTrainConfig = field(default_factory=lambda: ImitationTrainConfig(
-        iterations=11000, batch_pairs=128, states_per_pair=16, checkpoint_every=250, log_every=500))
+        iterations=11000, batch_pairs=128, states_per_pair=16, checkpoint_every=250, log_every=500,
+        snapshot_every=1000))
     landmarks: tuple[int, ...] = (2, 4, 6, 8, 10)
     eval_episodes: int = 200          # per (landmark count, split, architecture)
+    curve_episodes: int = 100         # per split at the most landmarks, for each snapshot (0: no curves)
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -71,6 +74,13 @@ class ParticleConfig:
             raise ValueError(f"train_colours={self.train_colours}: expected 1 to {P.N_COLOURS - 1}")
         for k in self.landmarks:
             P.check_landmarks(k)
+        if self.curve_episodes < 0:
+            raise ValueError(f"curve_episodes={self.curve_episodes}; expected >= 0 (0: no curves)")
+
+    @property
+    def splits(self) -> dict[str, np.ndarray]:
+        """Target colours of the training and the held-out tasks."""
+        return {"train": np.arange(self.train_colours), "held-out": np.arange(self.train_colours, P.N_COLOURS)}
 
     def budget(self, arch: str) -> tuple[int, ImitationTrainConfig]:
         """(hidden size, training config) of one architecture."""
@@ -81,9 +91,12 @@ def particle_config(budget: str) -> ParticleConfig:
     cfg = ParticleConfig()
     if budget == "quick":
         cfg = dataclasses.replace(cfg, demos=400, eval_episodes=50, landmarks=(2, 6, 10), lstm_hidden=64,
-                                  train=dataclasses.replace(cfg.train, iterations=200, checkpoint_every=100),
+                                  curve_episodes=10,
+                                  train=dataclasses.replace(cfg.train, iterations=200, checkpoint_every=100,
+                                                            snapshot_every=100),
                                   lstm_train=dataclasses.replace(cfg.lstm_train, iterations=200, batch_pairs=32,
-                                                                 checkpoint_every=100, log_every=100))
+                                                                 checkpoint_every=100, log_every=100,
+                                                                 snapshot_every=100))
     return cfg
 
 
@@ -112,8 +125,7 @@ def particle_meta_train(cfg: ParticleConfig, ctx: RunContext) -> dict[str, torch
 
 def particle_evaluate(cfg: ParticleConfig, ctx: RunContext, policies: dict):
     rows, n, demo_ok = [], cfg.eval_episodes, {}
-    splits = {"train": np.arange(cfg.train_colours), "held-out": np.arange(cfg.train_colours, P.N_COLOURS)}
-    for split, colours in splits.items():
+    for split, colours in cfg.splits.items():
         for k in cfg.landmarks:
             rng = _rng(ctx.seed, "test", k, 0 if split == "train" else 1)
             targets = rng.choice(colours, n)
@@ -127,7 +139,41 @@ def particle_evaluate(cfg: ParticleConfig, ctx: RunContext, policies: dict):
                 if split == "held-out" and k == 10 and arch in PAPER_PARTICLE_10:
                     extra["paper"] = PAPER_PARTICLE_10[arch]
                 rows.append(stat_row(arch, f"{split} tasks, {k} landmarks", "success", ok.astype(float), **extra))
-    return rows, {}, {f"{s}_demo_success": float(np.mean(v)) for s, v in demo_ok.items()}
+    extra = {f"{s}_demo_success": float(np.mean(v)) for s, v in demo_ok.items()}
+    extra["curves"] = _particle_curves(cfg, ctx, list(policies))
+    return rows, {}, extra
+
+
+def _particle_curves(cfg: ParticleConfig, ctx: RunContext, archs: list[str]) -> dict:
+    """Success at the most landmarks versus updates, on training and on held-out colours, from
+    the snapshots each architecture's trainer wrote (``curve_episodes`` unseen demos and
+    configurations per split, the same for every snapshot and architecture). Keys
+    ``"ARCH, SPLIT colours"``."""
+    if not cfg.curve_episodes:
+        return {}
+    k, n = max(cfg.landmarks), cfg.curve_episodes
+    sets = {}
+    for split, colours in cfg.splits.items():
+        rng = _rng(ctx.seed, "test", k, 2 if split == "train" else 3)
+        targets, ks = rng.choice(colours, n), np.full(n, k)
+        sets[split] = (collect_particle(rng, targets, ks, cfg.noise), *P.sample_configs(rng, ks, targets))
+    curves: dict[str, dict] = {}
+    for arch in archs:
+        snaps = snapshot_files(ctx.out / "meta" / arch)
+        if not snaps:
+            continue
+        pol = make_particle_policy(arch, cfg.budget(arch)[0]).to(cfg.device)
+        cs = {split: {"arch": arch, "split": split, "landmarks": k, "episodes": n, "updates": [], "mean": [],
+                      "ci95": []} for split in sets}
+        for updates, path in snaps:
+            pol.load_state_dict(safe_torch_load(path)["policy"])
+            for split, (demos, lm, present, start) in sets.items():
+                ok = rollout_particle(pol.eval(), demos, lm, present, start, cfg.device).success
+                r = stat_row(arch, "curve", "success", ok.astype(float))
+                for key, v in (("updates", updates), ("mean", r["mean"]), ("ci95", r["ci95"])):
+                    cs[split][key].append(v)
+        curves.update({f"{arch}, {split} colours": c for split, c in cs.items()})
+    return curves
 
 
 def particle_plot(results: dict, out: Path) -> list[Path]:
@@ -154,7 +200,35 @@ def particle_plot(results: dict, out: Path) -> list[Path]:
     path = out / "particle_success.png"
     fig.savefig(path)
     plt.close(fig)
-    return [path]
+    paths = [path]
+    if results.get("curves"):
+        paths.append(_plot_particle_curves(results["curves"], out / "particle_curves.png"))
+    return paths
+
+
+def _plot_particle_curves(curves: dict, path: Path) -> Path:
+    from learnt.plotting import plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    archs = list(dict.fromkeys(c["arch"] for c in curves.values()))
+    for c in curves.values():
+        m, ci = np.array(c["mean"], float), np.nan_to_num(np.array(c["ci95"], float))
+        colour = f"C{archs.index(c['arch'])}"
+        ax.plot(c["updates"], m, ("o-" if c["split"] == "held-out" else "o:"), ms=3, color=colour,
+                label=f"{c['arch']} ({c['split']} colours)")
+        ax.fill_between(c["updates"], m - ci, m + ci, color=colour, alpha=0.12)
+    first = next(iter(curves.values()))
+    ax.set_xscale("log")
+    ax.set_xlabel("updates (each architecture's own batch size; log scale)")
+    ax.set_ylabel(f"success at {first['landmarks']} landmarks (mean ± 95% CI)")
+    ax.set_ylim(-0.02, 1.05)
+    ax.set_title(f"Particle reaching: success during training ({first['episodes']} episodes per point)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def particle_load_trained(cfg: ParticleConfig, path: str) -> dict:
