@@ -221,8 +221,15 @@ def _plot_particle_curves(curves: dict, path: Path) -> Path:
     ax.set_xscale("log")
     ax.set_xlabel("updates (each architecture's own batch size; log scale)")
     ax.set_ylabel(f"success at {first['landmarks']} landmarks (mean ± 95% CI)")
+    return _save_curve_plot(fig, ax, path, f"Particle reaching: success during training ({first['episodes']} "
+                                           "episodes per point)")
+
+
+def _save_curve_plot(fig, ax, path: Path, title: str) -> Path:
+    from learnt.plotting import plt
+
     ax.set_ylim(-0.02, 1.05)
-    ax.set_title(f"Particle reaching: success during training ({first['episodes']} episodes per point)", fontsize=9)
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -488,14 +495,7 @@ def _plot_curves(results: dict, path: Path) -> Path:
     n = next(iter(results["curves"].values()))["episodes"]
     ax.set_xlabel("updates (dotted: DAgger rounds)")
     ax.set_ylabel("held-out success, all stages (mean ± 95% CI)")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"Block stacking: held-out success during training ({n} episodes per point)", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save_curve_plot(fig, ax, path, f"Block stacking: held-out success during training ({n} episodes per point)")
 
 
 def _plot_strip(strip: dict, path: Path) -> Path:
