@@ -487,11 +487,9 @@ def _plot_curves(results: dict, path: Path) -> Path:
         m, ci = np.array(c["mean"], float), np.nan_to_num(np.array(c["ci95"], float))
         ax.plot(c["updates"], m, "o-", ms=3, color=f"C{i}", label=method)
         ax.fill_between(c["updates"], m - ci, m + ci, color=f"C{i}", alpha=0.15)
-    train = cfg.get("train", {}) if isinstance(cfg, dict) else {}
-    rounds, iters = cfg.get("dagger_rounds", 0) if isinstance(cfg, dict) else 0, train.get("iterations")
-    for k in range(rounds or 0):
-        if iters:
-            ax.axvline(round(iters * (k + 1) / (rounds + 1)), color="0.6", lw=0.8, ls=":")
+    rounds, iters = cfg.get("dagger_rounds", 0), cfg.get("train", {}).get("iterations")
+    for k in range(rounds if iters else 0):
+        ax.axvline(round(iters * (k + 1) / (rounds + 1)), color="0.6", lw=0.8, ls=":")
     n = next(iter(results["curves"].values()))["episodes"]
     ax.set_xlabel("updates (dotted: DAgger rounds)")
     ax.set_ylabel("held-out success, all stages (mean ± 95% CI)")

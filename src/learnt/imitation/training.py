@@ -78,9 +78,12 @@ def mse_loss(policy: nn.Module, ctx, obs: Tensor, entities: Tensor, label: Tenso
     return ((policy.act(ctx, obs, entities) - label) ** 2).sum(-1).mean()
 
 
+SNAPSHOT_DIR = "snapshots"
+
+
 def snapshot_files(out_dir: str | Path) -> list[tuple[int, Path]]:
     """``(updates, path)`` of the policy snapshots a trainer wrote under ``out_dir``, in order."""
-    d = Path(out_dir) / "snapshots"
+    d = Path(out_dir) / SNAPSHOT_DIR
     if not d.is_dir():
         return []
     return sorted((int(p.stem), p) for p in d.glob("*.pt") if p.stem.isdigit())
@@ -225,7 +228,7 @@ class ImitationTrainer(ResumableLoop):
     # ----------------------------------------------------------------- snapshots
     @property
     def snapshot_dir(self) -> Path | None:
-        return self.out_dir / "snapshots" if self.out_dir is not None else None
+        return self.out_dir / SNAPSHOT_DIR if self.out_dir is not None else None
 
     def _snapshot(self, updates: int) -> None:
         every = self.cfg.snapshot_every
