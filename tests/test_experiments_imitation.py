@@ -65,7 +65,7 @@ def test_imitation_blocks(tmp_path):
     train = dataclasses.replace(TINY_TRAIN, snapshot_every=2)
     cfg = BlocksConfig(demos_per_task=2, max_stages=1, hidden=8, manipulation=(16,), train=train,
                        dagger_rounds=1, dagger_episodes=3, eval_train_configs=1, eval_test_configs=2,
-                       curve_test_configs=1, ablations=("no-temporal-dropout",), ablation_iterations=2)
+                       curve_test_configs=1, ablations=("no-temporal-dropout",), ablation_updates=("3",))
     res = run_experiment(IMITATION_BLOCKS, cfg, _ctx(tmp_path))
     rows = res["rows"]
     keys = {(r["method"], r["setting"]) for r in rows}
@@ -79,7 +79,9 @@ def test_imitation_blocks(tmp_path):
     assert res["held-out_demo_success"] == 1.0
     log = [json.loads(line) for line in (tmp_path / "meta" / "dagger" / "log.jsonl").read_text().splitlines()]
     assert [r["dagger_round"] for r in log if "dagger_round" in r] == [0]
-    # the ablation trains from scratch with DAgger too, with its own architecture setting
+    # the ablation trains from scratch on the same schedule (DAgger round at 2), stopping at its 3 updates
+    assert {r["updates"] for r in rows if r["method"] == methods[2]} == {3}
+    assert {r["updates"] for r in rows if r["method"] != methods[2]} == {4}
     log = [json.loads(line) for line in (tmp_path / "meta" / methods[2] / "log.jsonl").read_text().splitlines()]
     assert [r["dagger_round"] for r in log if "dagger_round" in r] == [0]
     loaded = IMITATION_BLOCKS.load_trained(cfg, str(tmp_path))
@@ -103,6 +105,10 @@ def test_imitation_blocks(tmp_path):
     other = dataclasses.replace(cfg, train=dataclasses.replace(train, snapshot_every=1))
     again = run_experiment(IMITATION_BLOCKS, other, dataclasses.replace(_ctx(tmp_path), resume=True))
     assert [r["mean"] for r in again["rows"]] == [r["mean"] for r in rows]
+    # an ablation budget below its checkpoint cannot be resumed (training does not run backwards)
+    with pytest.raises(CheckpointError, match="dagger-no-temporal-dropout: its checkpoint .* is at 3 updates"):
+        run_experiment(IMITATION_BLOCKS, dataclasses.replace(cfg, ablation_updates=("no-temporal-dropout=1",)),
+                       dataclasses.replace(_ctx(tmp_path), resume=True))
 
 
 def test_configs_and_bad_values():
@@ -125,6 +131,13 @@ def test_configs_and_bad_values():
     assert (plain.pick_weight, plain.hard_picks, plain.temporal_dropout) == (0.0, False, 0.95)
     no_td = full.method_config("dagger-no-temporal-dropout")
     assert (no_td.pick_weight, no_td.hard_picks, no_td.temporal_dropout) == (1.0, True, 0.0)
-    assert full.method_config("dagger") == full and full.ablation_iterations == 0
-    with pytest.raises(ValueError, match="ablation_iterations=-1"):
-        BlocksConfig(ablation_iterations=-1)
+    assert full.method_config("dagger") == full
+    # the pick-loss ablation runs the whole schedule, temporal dropout off its first 6,000 updates
+    assert [full.updates(m) for m in full.methods] == [12000, 12000, 12000, 6000]
+    rest = dataclasses.replace(full, ablation_updates=("500", "no-temporal-dropout=700"))
+    assert (rest.updates("dagger-no-pick-loss"), rest.updates("dagger-no-temporal-dropout")) == (500, 700)
+    for bad in ("-1", "no-attention=5", "no-pick-loss=x"):
+        with pytest.raises(ValueError, match=f"ablation_updates item '{bad}': expected NAME=N"):
+            BlocksConfig(ablation_updates=(bad,))
+    with pytest.raises(ValueError, match="once each"):
+        BlocksConfig(ablation_updates=("7", "8"))

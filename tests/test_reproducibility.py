@@ -59,7 +59,7 @@ TINY = {
     "imitation-blocks": _s("demos_per_task=2", "max_stages=1", "hidden=8", "manipulation=16", "train.iterations=4",
                            "train.batch_pairs=4", "train.states_per_pair=4", "train.checkpoint_every=2",
                            "train.log_every=2", "dagger_rounds=1", "dagger_episodes=3", "eval_train_configs=1",
-                           "eval_test_configs=1", "ablation_iterations=2", "curve_test_configs=1"),
+                           "eval_test_configs=1", "ablation_updates=2", "curve_test_configs=1"),
     "imitation-particle": _s("demos=60", "hidden=8", "train.iterations=4", "train.batch_pairs=4",
                              "train.states_per_pair=4", "train.checkpoint_every=2", "train.log_every=2",
                              "landmarks=2,4", "eval_episodes=3"),

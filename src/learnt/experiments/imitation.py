@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from learnt.errors import CheckpointError
 from learnt.experiments.base import Experiment, RunContext
 from learnt.experiments.results import stat_row
 from learnt.imitation import particle as P
@@ -283,12 +284,17 @@ class BlocksConfig:
     dagger_rounds: int = 2
     dagger_episodes: int = 280
     # The full budget ablates the pick loss (the paper's plain behaviour cloning, soft
-    # attention) and temporal dropout, each at the same 12,000 updates. Without temporal
-    # dropout every frame of the demo is embedded and attended (up to 220 for 8 stages
-    # against at most 11): ~0.43 s per update on 2 threads with the packed path of
-    # BlockStackPolicy.encode_demo, against 0.13 s on 1 thread for the main policy.
+    # attention) over the main method's whole schedule, and temporal dropout over its first
+    # 6,000 updates (behaviour cloning to 4,000, the first DAgger round): without temporal
+    # dropout every demo frame is embedded and attended (up to 220 for 8 stages against at
+    # most 11), ~0.75 s per update on 1 thread with the packed path of
+    # BlockStackPolicy.encode_demo against 0.13 s. The curves compare it with the main
+    # method at equal updates; the main method's curve is flat from ~5,000 updates.
     ablations: tuple[str, ...] = ("no-pick-loss", "no-temporal-dropout")   # keys of ABLATIONS
-    ablation_iterations: int = 0      # updates of each ablation (0: the main method's)
+    # Updates an ablation is trained for, as "NAME=N" (a bare "N": every ablation not named),
+    # on the main method's schedule (0 or not given: all of it). A prefix of that schedule, so
+    # a later run with a larger N resumes the same training.
+    ablation_updates: tuple[str, ...] = ("no-temporal-dropout=6000",)
     eval_train_configs: int = 10      # scenes (each with an unseen demo) per training layout
     eval_test_configs: int = 100      # ... per held-out layout (the paper's 100)
     curve_test_configs: int = 5       # ... per held-out layout for each snapshot of the curves
@@ -304,8 +310,7 @@ class BlocksConfig:
         for name in self.ablations:
             if name not in ABLATIONS:
                 raise ValueError(f"ablation {name!r}; expected one of {sorted(ABLATIONS)}")
-        if self.ablation_iterations < 0:
-            raise ValueError(f"ablation_iterations={self.ablation_iterations}; expected >= 0 (0: the main method's)")
+        self._ablation_budgets()   # validates ablation_updates
         if self.curve_test_configs < 0:
             raise ValueError(f"curve_test_configs={self.curve_test_configs}; expected >= 0 (0: no curves)")
 
@@ -319,6 +324,27 @@ class BlocksConfig:
             if method == f"{self.main_method}-{name}":
                 return dataclasses.replace(self, ablations=(), **ABLATIONS[name])
         return self
+
+    def _ablation_budgets(self) -> dict[str | None, int]:
+        """``ablation_updates`` as ``{name or None (the rest): updates}``."""
+        out: dict[str | None, int] = {}
+        for item in self.ablation_updates:
+            name, _, n = item.rpartition("=")
+            if (name and name not in ABLATIONS) or not n.strip().isdigit() or (name or None) in out:
+                raise ValueError(f"ablation_updates item {item!r}: expected NAME=N with NAME one of "
+                                 f"{sorted(ABLATIONS)} (once each) or a bare N, N an integer >= 0")
+            out[name or None] = int(n)
+        return out
+
+    def updates(self, method: str) -> int:
+        """Updates ``method`` is trained for: the main schedule, or an ablation's share of it."""
+        full = self.train.iterations
+        for name in self.ablations:
+            if method == f"{self.main_method}-{name}":
+                budgets = self._ablation_budgets()
+                u = budgets.get(name, budgets.get(None, 0))
+                return min(u, full) if u else full
+        return full
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -383,13 +409,14 @@ def blocks_meta_train(cfg: BlocksConfig, ctx: RunContext) -> dict[str, torch.nn.
     out = {"bc": bc.policy, "dagger": dagger.policy} if cfg.dagger_rounds else {"bc": bc.policy}
     for method in cfg.methods[len(out):]:     # the ablations, each trained from scratch like the main method
         mcfg = cfg.method_config(method)
-        tcfg = dcfg if cfg.dagger_rounds else cfg.train
-        if cfg.ablation_iterations:
-            tcfg = dataclasses.replace(tcfg, iterations=cfg.ablation_iterations)
         tr = ImitationTrainer(_block_policy(cfg, method), demos, BlockLoss(mcfg.pick_weight),
-                              tcfg, seed=ctx.seed, out_dir=ctx.out / "meta" / method,
+                              dcfg if cfg.dagger_rounds else cfg.train, seed=ctx.seed, out_dir=ctx.out / "meta" / method,
                               progress=ctx.progress, device=cfg.device, collect=collect if cfg.dagger_rounds else None)
-        tr.train(resume=ctx.resume and tr.checkpoint_path.is_file())
+        tr.train(resume=ctx.resume and tr.checkpoint_path.is_file(), until=cfg.updates(method))
+        if tr.iteration != cfg.updates(method):
+            raise CheckpointError(f"{method}: its checkpoint under {ctx.out} is at {tr.iteration} updates, past the "
+                                  f"{cfg.updates(method)} this config trains it for; run without --resume to "
+                                  "train it anew, or use another --out")
         out[method] = tr.policy
     return out
 
@@ -406,9 +433,11 @@ def blocks_evaluate(cfg: BlocksConfig, ctx: RunContext, policies: dict):
         for method, pol in policies.items():
             ok = rollout_blocks(pol, demos, episodes, _rng(ctx.seed, "test", 2 if split == "train" else 3),
                                 cfg.device).success.astype(float)
-            rows.append(stat_row(method, f"{split} tasks, all", "success", ok, split=split, stages="all"))
+            u = cfg.updates(method)
+            rows.append(stat_row(method, f"{split} tasks, all", "success", ok, split=split, stages="all", updates=u))
             for s in np.unique(stages):
-                e = {"split": split, "stages": int(s), "tasks": len({l for l in lays if layout_stages(l) == s})}
+                e = {"split": split, "stages": int(s), "tasks": len({l for l in lays if layout_stages(l) == s}),
+                     "updates": u}
                 if split == "held-out" and method == "dagger" and int(s) in PAPER_DAGGER_TEST:
                     e["paper"] = PAPER_DAGGER_TEST[int(s)]
                 rows.append(stat_row(method, f"{split} tasks, {int(s)} stages", "success", ok[stages == s], **e))
