@@ -24,7 +24,7 @@ PLOTS = {"lopt-suite": "lopt_suite_curves.png", "l2l-quadratic": "loss_vs_step.p
          "nas-digits": ["reward_vs_architectures.png", "best_architecture.png"],
          "nas-glyphs": ["reward_vs_architectures.png", "best_architecture.png"],
          "nas-bench201": "regret_vs_queries.png", "blackbox-hpolib": "regret_vs_evals.png",
-         "imitation-particle": "particle_success.png", "imitation-blocks": ["blocks_success.png", "blocks_curves.png", "blocks_episode_strip.png"]}
+         "imitation-particle": ["particle_success.png", "particle_curves.png"], "imitation-blocks": ["blocks_success.png", "blocks_curves.png", "blocks_episode_strip.png"]}
 
 
 NOTES = {
@@ -246,7 +246,12 @@ NOTES = {
                           "100 / 100 / 97.5 / 94.5 / 87.5% at 2-10 landmarks) and 0-0.5% on held-out colours: it "
                           "shares no weights across colour slots, so it cannot follow a demo to a colour it never saw "
                           "as a target. The paper's 50.5% row is read here as the training-colour figure; on held-out "
-                          "colours the plain LSTM fails by construction.",
+                          "colours the plain LSTM fails by construction. **The curves** (every snapshot scored at 10 "
+                          "landmarks on 100 unseen demos per split) show both: the plain LSTM stays at 0-6% on "
+                          "training colours for 5,000 updates, then climbs to 90% at 11,000 and is still rising (more "
+                          "updates would raise the training-colour rows), while on held-out colours it stays at "
+                          "0-1% at every snapshot (more updates would not help there); the attention architectures "
+                          "are at 95-100% on both splits from 500-750 updates.",
     "imitation-blocks": "Success (%) by number of stages, unseen demonstrations, **100 scenes per held-out layout** "
                         "(the paper's; 43 held-out layouts, 140 training layouts, 10 scenes per training layout), the "
                         "same demos and scenes for every method. **At or above the paper's DAgger numbers at 2-4 "
