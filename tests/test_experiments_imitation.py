@@ -8,7 +8,7 @@ import torch
 from learnt.errors import CheckpointError
 
 from learnt.experiments.base import RunContext, run_experiment
-from learnt.experiments.imitation import IMITATION_BLOCKS, IMITATION_PARTICLE, BlocksConfig, ParticleConfig
+from learnt.experiments.imitation import IMITATION_BLOCKS, IMITATION_PARTICLE, BlocksConfig, ParticleConfig, _block_policy
 from learnt.imitation.training import ImitationTrainConfig
 
 TINY_TRAIN = ImitationTrainConfig(iterations=4, batch_pairs=4, states_per_pair=4, checkpoint_every=2, log_every=2)
@@ -126,14 +126,19 @@ def test_configs_and_bad_values():
         ImitationTrainConfig(snapshot_every=-1)
     full = IMITATION_BLOCKS.config("full")
     assert full.eval_test_configs == 100 and full.methods == ("bc", "dagger", "dagger-no-pick-loss",
-                                                                 "dagger-no-temporal-dropout")
+                                                                 "dagger-no-temporal-dropout", "dagger-final-state",
+                                                                 "dagger-snapshots")
     plain = full.method_config("dagger-no-pick-loss")
     assert (plain.pick_weight, plain.hard_picks, plain.temporal_dropout) == (0.0, False, 0.95)
     no_td = full.method_config("dagger-no-temporal-dropout")
     assert (no_td.pick_weight, no_td.hard_picks, no_td.temporal_dropout) == (1.0, True, 0.0)
-    assert full.method_config("dagger") == full
-    # the pick-loss ablation runs the whole schedule, temporal dropout off its first 6,000 updates
-    assert [full.updates(m) for m in full.methods] == [12000, 12000, 12000, 6000]
+    assert full.method_config("dagger") == full and full.demo_frames == "all"
+    assert [full.method_config(f"dagger-{m}").demo_frames for m in ("final-state", "snapshots")] == ["final", "snapshots"]
+    assert [_block_policy(full, m).demo_frames for m in full.methods] == ["all"] * 4 + ["final", "snapshots"]
+    # every ablation runs the whole schedule but temporal dropout off, its first 6,000 updates
+    assert [full.updates(m) for m in full.methods] == [12000, 12000, 12000, 6000, 12000, 12000]
+    with pytest.raises(ValueError, match="demo_frames='first'"):
+        BlocksConfig(demo_frames="first")
     rest = dataclasses.replace(full, ablation_updates=("500", "no-temporal-dropout=700"))
     assert (rest.updates("dagger-no-pick-loss"), rest.updates("dagger-no-temporal-dropout")) == (500, 700)
     for bad in ("-1", "no-attention=5", "no-pick-loss=x"):

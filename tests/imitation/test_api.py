@@ -34,10 +34,10 @@ def test_imitate_returns_the_demo_and_the_episode_and_is_seeded(tmp_path):
 
 def test_save_load_round_trip_rebuilds_the_architecture(tmp_path):
     torch.manual_seed(0)
-    pol = BlockStackPolicy(hidden=16, manipulation=(32, 24), dropout=0.5, hard_picks=True).eval()
+    pol = BlockStackPolicy(hidden=16, manipulation=(32, 24), dropout=0.5, hard_picks=True, demo_frames="snapshots").eval()
     save_policy(pol, tmp_path / "p.pt", {"note": "test"})
     back = load_policy(tmp_path / "p.pt")
-    assert back.dropout == 0.5 and back.hard_picks
+    assert back.dropout == 0.5 and back.hard_picks and back.demo_frames == "snapshots"
     for (k, v), (k2, v2) in zip(pol.state_dict().items(), back.state_dict().items()):
         assert k == k2 and torch.equal(v, v2)
     np.testing.assert_array_equal(imitate(pol, "ab", seed=1).policy_positions,

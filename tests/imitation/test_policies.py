@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from learnt.imitation import particle as P
-from learnt.imitation.block_policy import BlockLoss, BlockStackPolicy, block_command, temporal_dropout_frames
+from learnt.imitation.block_policy import (BlockLoss, BlockStackPolicy, block_command, final_frames, snapshot_frames,
+                                          temporal_dropout_frames)
 from learnt.imitation.demos import collect_blocks, collect_particle
 from learnt.imitation.particle_policies import ARCHITECTURES, make_particle_policy
 from learnt.imitation.rollout import rollout_blocks, rollout_particle
@@ -54,6 +55,49 @@ def test_temporal_dropout_keeps_about_five_percent_in_time_order():
     idx, fmask = temporal_dropout_frames(tmask, 0.95, None, train=False)
     assert fmask.sum(1).tolist() == [10, 5, 1]
     assert idx[0, 9] == 199 and idx[1, 4] == 99 and idx[2, 0] == 9  # evenly spaced, ending at the last frame
+
+
+def test_snapshots_are_the_frames_after_each_release_and_the_last():
+    """Stage ends of the expert's demos: the first frame after the gripper lets go of a block
+    (each one is a new correct placement), plus the demo's last frame; the final-state variant
+    keeps the last frame only, for demos of different lengths in one batch."""
+    from learnt.imitation.blockworld import layout_stages
+    layouts = ["abc d", "ab", "a b c"]
+    demos = collect_blocks(np.random.default_rng(3), layouts, [0, 1, 2], noise=0.0)
+    obs, tmask, _ = _tensors(demos)
+    idx, fmask = snapshot_frames(obs, tmask)
+    for i, lay in enumerate(layouts):
+        k = idx[i, fmask[i]]
+        holding = obs[i, :, -1] > 0.5
+        assert torch.all(k[1:] > k[:-1]) and int(k[-1]) == demos.length[i] - 1
+        assert all(holding[int(t) - 1] and not holding[int(t)] for t in k[:-1])
+        assert int(fmask[i].sum()) in (layout_stages(lay), layout_stages(lay) + 1)   # + the last, unless it is a release
+    last, m = final_frames(tmask)
+    assert last.squeeze(1).tolist() == (demos.length - 1).tolist() and m.all()
+
+
+@pytest.mark.parametrize("frames", ["final", "snapshots"])
+def test_conditioning_variants_see_only_their_frames(frames):
+    """The final-state and snapshot policies read only their frames: changing every other demo
+    frame (but the flag that marks stage ends) changes nothing, in training and at test time; a bad name is a clear error."""
+    demos = collect_blocks(np.random.default_rng(4), ["abc d", "ab"], [0, 1], noise=0.0)
+    obs, tmask, ents = _tensors(demos)
+    torch.manual_seed(0)
+    pol = BlockStackPolicy(hidden=16, manipulation=(32,), demo_frames=frames)
+    idx, fmask = (final_frames(tmask) if frames == "final" else snapshot_frames(obs, tmask))
+    seen = torch.zeros(tmask.shape, dtype=torch.bool)
+    seen[torch.arange(2)[:, None].expand_as(idx)[fmask], idx[fmask]] = True
+    noise = torch.randn_like(obs)
+    noise[..., -1] = 0                        # the holding flag (it marks the stage ends) stays
+    noisy = torch.where(seen[..., None], obs, obs + noise)
+    assert not torch.equal(noisy, obs)
+    for train in (True, False):
+        pol.train(train)
+        a = pol.act(pol.encode_demo(obs, tmask, ents), obs[:, :6], ents)
+        b = pol.act(pol.encode_demo(noisy, tmask, ents), obs[:, :6], ents)
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="demo_frames='middle'"):
+        BlockStackPolicy(hidden=16, demo_frames="middle")
 
 
 def test_block_policy_shapes_and_block_masking():

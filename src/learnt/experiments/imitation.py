@@ -27,7 +27,7 @@ from learnt.experiments.results import stat_row
 from learnt.imitation import particle as P
 from learnt.imitation.api import episode_strip, imitate, plot_episode
 from learnt.imitation.block_expert import benchmark_tasks
-from learnt.imitation.block_policy import BlockLoss, BlockStackPolicy
+from learnt.imitation.block_policy import DEMO_FRAMES, BlockLoss, BlockStackPolicy
 from learnt.imitation.blockworld import layout_stages
 from learnt.imitation.demos import Trajectories, collect_blocks, collect_particle, load_or_collect
 from learnt.imitation.particle_policies import ARCHITECTURES, make_particle_policy
@@ -259,11 +259,14 @@ IMITATION_PARTICLE = Experiment(
 
 # ============================================================================ blocks
 # Architecture variants trained beside the main policy, each from scratch with the main
-# policy's training (DAgger when dagger_rounds > 0): the paper's comparison of temporal dropout,
-# and our auxiliary pick loss (with hard picks) against the paper's plain behaviour cloning.
+# policy's training (DAgger when dagger_rounds > 0): the paper's comparison of temporal dropout
+# and of its conditioning variants (the demo's final frame only; a snapshot at the end of each
+# stage), and our auxiliary pick loss (with hard picks) against the paper's plain behaviour cloning.
 ABLATIONS = {
     "no-temporal-dropout": {"temporal_dropout": 0.0},
     "no-pick-loss": {"pick_weight": 0.0, "hard_picks": False},
+    "final-state": {"demo_frames": "final"},
+    "snapshots": {"demo_frames": "snapshots"},
 }
 
 
@@ -278,6 +281,7 @@ class BlocksConfig:
     pick_weight: float = 1.0          # 0 = plain behaviour cloning as in the paper
     action_bins: int = 0              # 0 = regress the motion (MSE); > 0: classify over bins
     hard_picks: bool = True           # context uses the most attended blocks' positions (needs pick_weight > 0)
+    demo_frames: str = "all"          # the demo frames the policy sees: "all" (temporal dropout), "final", "snapshots"
     train: ImitationTrainConfig = field(default_factory=lambda: ImitationTrainConfig(
         iterations=12000, batch_pairs=32, states_per_pair=8, lr=2e-3, checkpoint_every=100, log_every=50,
         snapshot_every=1000))
@@ -289,8 +293,9 @@ class BlocksConfig:
     # dropout every demo frame is embedded and attended (up to 220 for 8 stages against at
     # most 11), ~0.75 s per update on 1 thread with the packed path of
     # BlockStackPolicy.encode_demo against 0.13 s. The curves compare it with the main
-    # method at equal updates; the main method's curve is flat from ~5,000 updates.
-    ablations: tuple[str, ...] = ("no-pick-loss", "no-temporal-dropout")   # keys of ABLATIONS
+    # method at equal updates; the main method's curve is flat from ~5,000 updates. The
+    # conditioning variants see 1 to 9 frames and train for the whole schedule.
+    ablations: tuple[str, ...] = ("no-pick-loss", "no-temporal-dropout", "final-state", "snapshots")  # ABLATIONS keys
     # Updates an ablation is trained for, as "NAME=N" (a bare "N": every ablation not named),
     # on the main method's schedule (0 or not given: all of it). A prefix of that schedule, so
     # a later run with a larger N resumes the same training.
@@ -305,6 +310,8 @@ class BlocksConfig:
             raise ValueError(f"demos_per_task={self.demos_per_task}; expected >= 2 (pairs of demos)")
         if self.hard_picks and self.pick_weight <= 0:
             raise ValueError(f"hard_picks needs pick_weight > 0 (got {self.pick_weight}): argmax attention has no gradient")
+        if self.demo_frames not in DEMO_FRAMES:
+            raise ValueError(f"demo_frames={self.demo_frames!r}; expected one of {DEMO_FRAMES}")
         if not 1 <= self.max_stages <= 8:
             raise ValueError(f"max_stages={self.max_stages}; expected 1 to 8")
         for name in self.ablations:
@@ -379,7 +386,8 @@ def _block_demos(cfg: BlocksConfig, ctx: RunContext, train: list[str]) -> Trajec
 
 def _block_policy(cfg: BlocksConfig, method: str | None = None) -> BlockStackPolicy:
     c = cfg.method_config(method) if method is not None else cfg
-    return BlockStackPolicy(c.hidden, c.manipulation, c.temporal_dropout, c.action_bins, c.hard_picks).to(c.device)
+    return BlockStackPolicy(c.hidden, c.manipulation, c.temporal_dropout, c.action_bins, c.hard_picks,
+                            c.demo_frames).to(c.device)
 
 
 def blocks_meta_train(cfg: BlocksConfig, ctx: RunContext) -> dict[str, torch.nn.Module]:
@@ -485,6 +493,8 @@ def blocks_plot(results: dict, out: Path) -> list[Path]:
     rows = [r for r in results["rows"] if r["stages"] != "all"]
     for i, method in enumerate(dict.fromkeys(r["method"] for r in rows)):
         for split, style in (("held-out", "-"), ("train", ":")):
+            if split == "train" and method not in ("bc", "dagger"):
+                continue   # the ablations' training-layout rows are in the table; the plot stays readable
             rs = [r for r in rows if r["method"] == method and r["split"] == split]
             ci = np.nan_to_num(np.array([r["ci95"] if r["ci95"] is not None else 0 for r in rs], float))
             ax.errorbar([r["stages"] for r in rs], [r["mean"] for r in rs], yerr=ci, fmt=style + "o", color=f"C{i}",

@@ -35,7 +35,7 @@ def policy_config(policy: BlockStackPolicy) -> dict:
     linears = [m for m in policy.manipulation if isinstance(m, torch.nn.Linear)]
     return {"hidden": int(policy.ids.shape[1]), "manipulation": [int(m.out_features) for m in linears[:-1]],
             "dropout": float(policy.dropout), "action_bins": int(policy.action_bins),
-            "hard_picks": bool(policy.hard_picks)}
+            "hard_picks": bool(policy.hard_picks), "demo_frames": policy.demo_frames}
 
 
 def save_policy(policy: BlockStackPolicy, path: str | Path, meta: dict | None = None) -> None:
@@ -54,7 +54,8 @@ def load_policy(name_or_path: str | Path = "blocks", device: str = "cpu") -> Blo
             raise FileNotFoundError(f"policy {str(name_or_path)!r}: not a file; expected a path or one of {sorted(SHIPPED)}")
     m = read_model(path, kinds=[KIND])
     c = m["config"]
-    policy = BlockStackPolicy(c["hidden"], tuple(c["manipulation"]), c["dropout"], c["action_bins"], c["hard_picks"])
+    policy = BlockStackPolicy(c["hidden"], tuple(c["manipulation"]), c["dropout"], c["action_bins"], c["hard_picks"],
+                              c.get("demo_frames", "all"))   # files before demo_frames: all frames
     policy.load_state_dict(m["state_dict"])
     return policy.to(device).eval()
 

@@ -4,7 +4,10 @@ Three parts, as in the paper:
 
 - **Demonstration network.** Temporal dropout keeps a random ``1 - p`` share of the demo's
   frames while training (``p = 0.95`` in the paper); at test time evenly spaced frames at
-  the same rate (always including the last). Each kept frame is embedded per block (a
+  the same rate (always including the last). The paper's conditioning variants replace
+  this choice of frames (``demo_frames``): ``"final"`` keeps the demo's last frame only,
+  ``"snapshots"`` the frame after each release of a block (the end of each stage) and the
+  last. Each kept frame is embedded per block (a
   learned block-identity embedding plus its position relative to the gripper and the
   gripper state), refined by *neighbourhood attention* over blocks (scores from the blocks'
   embeddings plus their relative position; the read-out carries relative positions), then
@@ -102,17 +105,47 @@ def temporal_dropout_frames(time_mask: Tensor, p: float, generator: torch.Genera
     return idx, fmask
 
 
+DEMO_FRAMES = ("all", "final", "snapshots")
+HOLDING = -1   # observation index of the "holding a block" flag (the last value)
+
+
+def final_frames(time_mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Each demo's last valid frame: indices ``(N, 1)`` and mask ``(N, 1)``."""
+    last = (time_mask.long().sum(1).clamp(min=1) - 1)[:, None]
+    return last, torch.ones_like(last, dtype=torch.bool)
+
+
+def snapshot_frames(demo: Tensor, time_mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Indices ``(N, F)`` and mask ``(N, F)`` of the frames that end a stage (the first frame
+    after the gripper lets go of a block) and of the last valid frame, in time order."""
+    t = time_mask.shape[1]
+    valid = time_mask.bool()
+    holding = (demo[..., HOLDING] > 0.5) & valid
+    keep = torch.zeros_like(valid)
+    keep[:, 1:] = holding[:, :-1] & ~holding[:, 1:] & valid[:, 1:]
+    last, _ = final_frames(time_mask)
+    keep.scatter_(1, last, True)
+    keep_n = keep.sum(1)
+    f = int(keep_n.max())
+    key = (~keep).long() * t + torch.arange(t, device=keep.device)[None]   # kept frames first, in time order
+    idx = torch.argsort(key, 1)[:, :f]
+    return idx, torch.arange(f, device=keep.device)[None] < keep_n[:, None]
+
+
 class BlockStackPolicy(nn.Module):
     """Demonstration-conditioned block-stacking policy (see module docstring)."""
 
     def __init__(self, hidden: int = 64, manipulation: tuple[int, ...] = (256, 256), dropout: float = 0.95,
-                 action_bins: int = 0, hard_picks: bool = False) -> None:
+                 action_bins: int = 0, hard_picks: bool = False, demo_frames: str = "all") -> None:
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"temporal dropout {dropout}: expected a probability in [0, 1)")
         if action_bins == 1 or action_bins < 0:
             raise ValueError(f"action_bins={action_bins}: expected 0 (regression) or >= 2")
+        if demo_frames not in DEMO_FRAMES:
+            raise ValueError(f"demo_frames={demo_frames!r}: expected one of {DEMO_FRAMES}")
         self.dropout, self.action_bins, self.hard_picks = dropout, action_bins, hard_picks
+        self.demo_frames = demo_frames   # "all": temporal dropout over all frames; "final" / "snapshots" ignore it
         self.ids = nn.Parameter(torch.randn(MAX_BLOCKS, hidden) * 0.5)
         self.inp = nn.Linear(3 + 2, hidden)
         self.encoder = nn.ModuleList([NeighbourhoodAttention(hidden) for _ in range(2)])
@@ -142,7 +175,12 @@ class BlockStackPolicy(nn.Module):
     def encode_demo(self, demo: Tensor, time_mask: Tensor, entities: Tensor,
                     generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Demo embedding ``(N, F, B, H)`` and frame mask ``(N, F)``."""
-        idx, fmask = temporal_dropout_frames(time_mask, self.dropout, generator, self.training)
+        if self.demo_frames == "final":
+            idx, fmask = final_frames(time_mask)
+        elif self.demo_frames == "snapshots":
+            idx, fmask = snapshot_frames(demo, time_mask)
+        else:
+            idx, fmask = temporal_dropout_frames(time_mask, self.dropout, generator, self.training)
         frames = demo[torch.arange(demo.shape[0], device=demo.device)[:, None], idx]       # (N, F, D)
         if frames.shape[1] > PACKED_MIN_FRAMES:
             return self._encode_packed(frames, fmask, entities), fmask
